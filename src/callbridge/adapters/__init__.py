@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports, chosen by name in the settings."""

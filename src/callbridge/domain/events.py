@@ -1,0 +1,45 @@
+"""Domain events: what happened, in the past tense.
+
+Domain methods return :class:`DomainEvent` values; the service layer stamps them with the tenant's
+next ``seq`` and the time, appends them to the durable log and only then publishes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class EventCategory(StrEnum):
+    """Which permission gates delivery of an event."""
+
+    CALL = "call"
+    AGENT = "agent"
+    QUEUE = "queue"
+    CONFIG = "config"
+
+
+class DomainEvent(BaseModel):
+    type: str
+    category: EventCategory = EventCategory.CALL
+    call_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoredEvent(BaseModel):
+    """An event as it sits in the log: ordered per tenant by ``seq`` (1, 2, 3 ... no gaps)."""
+
+    tenant_id: str
+    seq: int
+    type: str
+    category: EventCategory
+    occurred_at: datetime
+    call_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def call_event(type_: str, call_id: str, **data: Any) -> DomainEvent:
+    return DomainEvent(type=type_, category=EventCategory.CALL, call_id=call_id, data=data)

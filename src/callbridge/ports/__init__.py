@@ -1,0 +1,1 @@
+"""Ports: the Protocols the service layer depends on. Adapters implement them."""

@@ -1,0 +1,113 @@
+"""The switch port: what a telephony switch (simulated or real SIP/RTP) must do for the core.
+
+The service layer commands the switch with ``async`` methods that return once the switch has
+accepted the command (or raise :class:`SwitchError`). Asynchronous happenings (a leg rings, answers,
+fails, hangs up, sends DTMF, a new call comes in) are reported as :class:`SwitchEvent` values to the
+single listener set with :meth:`Switch.set_listener`; the listener must not block.
+
+Leg ids are chosen by the core for legs it dials (``DialRequest.leg_id``) and by the switch for
+incoming calls (``SwitchEvent.leg_id`` of an ``INCOMING`` event), which the core then ``accept``s
+into a call or ``reject``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from ..domain.calls import HangupCause
+from ..domain.errors import DomainError
+
+
+class SwitchError(DomainError):
+    code = "switch_error"
+
+
+class SwitchEventKind(StrEnum):
+    INCOMING = "incoming"  # a new call from outside: from_number -> to_number
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    HUNGUP = "hungup"  # the party ended, or the attempt failed (see cause)
+    DTMF = "dtmf"  # digits received from the party
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchEvent:
+    kind: SwitchEventKind
+    leg_id: str
+    cause: HangupCause | None = None
+    digits: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DialRequest:
+    """Dial one party. ``number`` is an extension number or an external number."""
+
+    leg_id: str
+    call_id: str
+    tenant_id: str
+    number: str
+    external: bool
+    caller_id: str
+    timeout_s: float = 30.0
+
+
+SwitchListener = Callable[[SwitchEvent], None]
+
+
+class Switch(Protocol):
+    def set_listener(self, listener: SwitchListener) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def dial(self, request: DialRequest) -> None: ...
+
+    async def accept(self, leg_id: str, call_id: str, tenant_id: str) -> None:
+        """Take an incoming leg into a call (it keeps ringing until answered or hung up)."""
+        ...
+
+    async def answer(self, leg_id: str) -> None:
+        """Answer an incoming leg on behalf of the platform (queues, IVR)."""
+        ...
+
+    async def hangup(self, leg_id: str, cause: HangupCause) -> None: ...
+
+    async def bridge(self, bridge_id: str, leg_ids: Sequence[str], mixing: bool) -> None:
+        """Connect legs' audio. Called again with more legs to extend an existing bridge."""
+        ...
+
+    async def unbridge(self, bridge_id: str, leg_id: str) -> None: ...
+
+    async def hold(self, leg_id: str) -> None:
+        """The leg hears music; its own audio no longer reaches its bridge."""
+        ...
+
+    async def unhold(self, leg_id: str) -> None: ...
+
+    async def mute(self, leg_id: str) -> None:
+        """The leg's audio no longer reaches the others; it still hears them."""
+        ...
+
+    async def unmute(self, leg_id: str) -> None: ...
+
+    async def start_music(self, leg_id: str) -> None:
+        """Music to a leg outside any bridge (parked, queued)."""
+        ...
+
+    async def stop_music(self, leg_id: str) -> None: ...
+
+    async def record_start(self, recording_id: str, call_id: str) -> None: ...
+
+    async def record_pause(self, recording_id: str) -> None: ...
+
+    async def record_resume(self, recording_id: str) -> None: ...
+
+    async def record_stop(self, recording_id: str) -> None: ...
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
