@@ -207,6 +207,17 @@ class HangupCause(StrEnum):
     KILLED = "killed"
     TRANSFERRED = "transferred"
     KICKED = "kicked"
+    JOINED = "joined"  # the leg's call was merged into another call
+    SHUTDOWN = "shutdown"  # the switch lost the leg (restart)
+
+
+class LegRole(StrEnum):
+    ORIGINATOR = "originator"  # the extension rung first by click-to-call
+    TARGET = "target"  # whoever the call was for
+    CUSTOMER = "customer"  # an inbound caller
+    TRANSFER_TARGET = "transfer_target"
+    UNPARK_TARGET = "unpark_target"
+    CONFERENCE_MEMBER = "conference_member"
 
 
 class Leg(BaseModel):
@@ -224,6 +235,11 @@ class Leg(BaseModel):
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     cause: HangupCause | None = None
+    role: LegRole = LegRole.TARGET
+    # What the service does when this leg answers: bridge it with ``connect_to`` (or join that
+    # bridge), or dial ``then_dial`` (click-to-call: the agent answered, now ring the target).
+    connect_to: str | None = None
+    then_dial: str | None = None
 
     @property
     def live(self) -> bool:

@@ -1,0 +1,353 @@
+"""Native routes: tenants, products, roles, extensions, presence options, queues, agent state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from ...domain.agents import AgentState
+from ...domain.directory import (
+    Extension,
+    PresenceOption,
+    PresenceType,
+    Queue,
+    QueueType,
+    RecordingType,
+)
+from ...domain.tenancy import AgentBilling, Limits, Permission, Product, Role, Tenant, Usage
+from .deps import ActorDep, ContainerDep
+
+router = APIRouter()
+
+
+class Me(BaseModel):
+    id: str
+    name: str
+    level: str
+    telco_id: str
+    tenant_id: str | None
+    extension_id: str | None
+    permissions: list[str]
+
+
+@router.get("/me", response_model=Me, tags=["auth"], summary="Who the token belongs to")
+def me(actor: ActorDep) -> Me:
+    p = actor.principal
+    return Me(
+        id=p.id,
+        name=p.name,
+        level=p.level,
+        telco_id=p.telco_id,
+        tenant_id=p.tenant_id,
+        extension_id=p.extension_id,
+        permissions=sorted(actor.permissions),
+    )
+
+
+class TenantCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    timezone: str = "UTC"
+    limits: Limits = Field(default_factory=Limits)
+
+
+class LimitsPatch(BaseModel):
+    product_name: str | None = None
+    timezone: str | None = None
+    max_agents: int | None = Field(default=None, ge=0)
+    max_queues: int | None = Field(default=None, ge=0)
+    rec_extn_limit: int | None = Field(default=None, ge=0)
+    monitor_ext_limit: int | None = Field(default=None, ge=0)
+    group_agent_limit: int | None = Field(default=None, ge=0)
+    chat_licenses: int | None = Field(default=None, ge=0)
+    multimedia_licenses: int | None = Field(default=None, ge=0)
+    agent_billing: AgentBilling | None = None
+
+
+class TenantView(BaseModel):
+    tenant: Tenant
+    usage: Usage
+
+
+@router.get("/tenants", response_model=list[Tenant], tags=["tenants"])
+def list_tenants(actor: ActorDep, c: ContainerDep) -> list[Tenant]:
+    actor.require(Permission.TENANTS_VIEW)
+    return c.directory.visible_tenants(actor)
+
+
+@router.post("/tenants", response_model=Tenant, status_code=201, tags=["tenants"])
+async def create_tenant(body: TenantCreate, actor: ActorDep, c: ContainerDep) -> Tenant:
+    return await c.directory.create_tenant(
+        actor, body.name, limits=body.limits, timezone=body.timezone
+    )
+
+
+@router.get("/tenants/{tenant_id}", response_model=TenantView, tags=["tenants"])
+def get_tenant(tenant_id: str, actor: ActorDep, c: ContainerDep) -> TenantView:
+    actor.require(Permission.TENANTS_VIEW)
+    return TenantView(
+        tenant=c.directory.tenant(actor, tenant_id), usage=c.directory.usage(tenant_id)
+    )
+
+
+@router.patch(
+    "/tenants/{tenant_id}",
+    response_model=Tenant,
+    tags=["tenants"],
+    summary="Update limits and licences",
+)
+async def patch_tenant(
+    tenant_id: str, body: LimitsPatch, actor: ActorDep, c: ContainerDep
+) -> Tenant:
+    return await c.directory.update_tenant(actor, tenant_id, body.model_dump(exclude_none=True))
+
+
+@router.put("/tenants/{tenant_id}/products/{product_id}", response_model=Tenant, tags=["tenants"])
+async def add_product(tenant_id: str, product_id: str, actor: ActorDep, c: ContainerDep) -> Tenant:
+    return await c.directory.add_product(actor, tenant_id, product_id)
+
+
+@router.delete(
+    "/tenants/{tenant_id}/products/{product_id}", response_model=Tenant, tags=["tenants"]
+)
+async def delete_product(
+    tenant_id: str, product_id: str, actor: ActorDep, c: ContainerDep
+) -> Tenant:
+    return await c.directory.delete_product(actor, tenant_id, product_id)
+
+
+@router.get("/products", response_model=list[Product], tags=["tenants"])
+def list_products(actor: ActorDep, c: ContainerDep) -> list[Product]:
+    actor.require(Permission.TENANT_EDIT)
+    return sorted(c.directory.products.values(), key=lambda p: p.name)
+
+
+@router.get("/roles", response_model=list[Role], tags=["auth"], summary="Global roles")
+def list_roles(actor: ActorDep, c: ContainerDep) -> list[Role]:
+    actor.require(Permission.TENANT_EDIT)
+    return c.directory.roles_of(None)
+
+
+@router.get("/tenants/{tenant_id}/roles", response_model=list[Role], tags=["auth"])
+def tenant_roles(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Role]:
+    actor.require(Permission.TENANTS_VIEW)
+    c.directory.tenant(actor, tenant_id)
+    return c.directory.roles_of(tenant_id)
+
+
+# ---------------------------------------------------------------- extensions
+
+
+class ExtensionCreate(BaseModel):
+    number: str
+    firstname: str = ""
+    lastname: str = ""
+    is_agent: bool = False
+    recording_type: RecordingType = RecordingType.NONE
+    monitor: bool = False
+    max_chats: int = Field(default=0, ge=0, le=6)
+    is_multimedia_enabled: bool = False
+
+
+class ExtensionPatch(BaseModel):
+    number: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    is_agent: bool | None = None
+    recording_type: RecordingType | None = None
+    monitor: bool | None = None
+    max_chats: int | None = Field(default=None, ge=0, le=6)
+    is_multimedia_enabled: bool | None = None
+
+
+@router.get("/tenants/{tenant_id}/extensions", response_model=list[Extension], tags=["extensions"])
+def list_extensions(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Extension]:
+    actor.require(Permission.TENANTS_VIEW)
+    c.directory.tenant(actor, tenant_id)
+    return c.directory.extensions_of(tenant_id)
+
+
+@router.post(
+    "/tenants/{tenant_id}/extensions",
+    response_model=Extension,
+    status_code=201,
+    tags=["extensions"],
+)
+async def create_extension(
+    tenant_id: str, body: ExtensionCreate, actor: ActorDep, c: ContainerDep
+) -> Extension:
+    return await c.directory.create_extension(actor, tenant_id, body.model_dump())
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions/{extension_id}", response_model=Extension, tags=["extensions"]
+)
+def get_extension(tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep) -> Extension:
+    actor.require(Permission.TENANTS_VIEW)
+    return c.directory.extension(actor, tenant_id, extension_id)
+
+
+@router.patch(
+    "/tenants/{tenant_id}/extensions/{extension_id}", response_model=Extension, tags=["extensions"]
+)
+async def patch_extension(
+    tenant_id: str, extension_id: str, body: ExtensionPatch, actor: ActorDep, c: ContainerDep
+) -> Extension:
+    return await c.directory.update_extension(
+        actor, tenant_id, extension_id, body.model_dump(exclude_none=True)
+    )
+
+
+@router.delete(
+    "/tenants/{tenant_id}/extensions/{extension_id}", status_code=204, tags=["extensions"]
+)
+async def delete_extension(
+    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
+) -> Response:
+    await c.directory.delete_extension(actor, tenant_id, extension_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- presence and agent state
+
+
+class PresenceCreate(BaseModel):
+    type: PresenceType
+    name: str = Field(min_length=1, max_length=100)
+
+
+@router.get(
+    "/tenants/{tenant_id}/presence-options", response_model=list[PresenceOption], tags=["agents"]
+)
+def list_presence(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[PresenceOption]:
+    actor.require(Permission.TENANTS_VIEW)
+    c.directory.tenant(actor, tenant_id)
+    return c.directory.presence_options_of(tenant_id)
+
+
+@router.post(
+    "/tenants/{tenant_id}/presence-options",
+    response_model=PresenceOption,
+    status_code=201,
+    tags=["agents"],
+)
+async def create_presence(
+    tenant_id: str, body: PresenceCreate, actor: ActorDep, c: ContainerDep
+) -> PresenceOption:
+    return await c.directory.create_presence_option(actor, tenant_id, body.type, body.name)
+
+
+@router.delete(
+    "/tenants/{tenant_id}/presence-options/{option_id}", status_code=204, tags=["agents"]
+)
+async def delete_presence(
+    tenant_id: str, option_id: str, actor: ActorDep, c: ContainerDep
+) -> Response:
+    await c.directory.delete_presence_option(actor, tenant_id, option_id)
+    return Response(status_code=204)
+
+
+class AgentStateView(BaseModel):
+    state: AgentState
+    presence_duration_s: float
+    phone_duration_s: float
+
+
+class AgentStateSet(BaseModel):
+    name: str = Field(description="'Ready' or the name of an away or sign-out presence option")
+
+
+def _view(state: AgentState, now: datetime) -> AgentStateView:
+    return AgentStateView(
+        state=state,
+        presence_duration_s=(now - state.presence_since).total_seconds(),
+        phone_duration_s=(now - state.phone_since).total_seconds(),
+    )
+
+
+@router.get("/tenants/{tenant_id}/agents", response_model=list[AgentStateView], tags=["agents"])
+def list_agents(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[AgentStateView]:
+    actor.require(Permission.AGENT_CONTROL)
+    c.directory.tenant(actor, tenant_id)
+    now = c.core.clock.now()
+    return [_view(s, now) for s in c.directory.agent_states_of(tenant_id)]
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions/{extension_id}/agent-state",
+    response_model=AgentStateView,
+    tags=["agents"],
+)
+def get_agent_state(
+    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
+) -> AgentStateView:
+    actor.require(Permission.AGENT_CONTROL)
+    return _view(c.directory.agent_state(actor, tenant_id, extension_id), c.core.clock.now())
+
+
+@router.put(
+    "/tenants/{tenant_id}/extensions/{extension_id}/agent-state",
+    response_model=AgentStateView,
+    tags=["agents"],
+)
+async def set_agent_state(
+    tenant_id: str, extension_id: str, body: AgentStateSet, actor: ActorDep, c: ContainerDep
+) -> AgentStateView:
+    state = await c.directory.set_agent_state(actor, tenant_id, extension_id, body.name)
+    return _view(state, c.core.clock.now())
+
+
+# ---------------------------------------------------------------- queues
+
+
+class QueueCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    type: QueueType = QueueType.VOICE_INBOUND
+    extension: str | None = None
+    alternate_extensions: list[str] = Field(default_factory=list)
+    caller_id: str | None = None
+    member_extension_ids: list[str] = Field(default_factory=list)
+
+
+class QueuePatch(BaseModel):
+    name: str | None = None
+    extension: str | None = None
+    alternate_extensions: list[str] | None = None
+    caller_id: str | None = None
+    member_extension_ids: list[str] | None = None
+
+
+@router.get("/tenants/{tenant_id}/queues", response_model=list[Queue], tags=["queues"])
+def list_queues(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Queue]:
+    actor.require(Permission.TENANTS_VIEW)
+    c.directory.tenant(actor, tenant_id)
+    return c.directory.queues_of(tenant_id)
+
+
+@router.post("/tenants/{tenant_id}/queues", response_model=Queue, status_code=201, tags=["queues"])
+async def create_queue(
+    tenant_id: str, body: QueueCreate, actor: ActorDep, c: ContainerDep
+) -> Queue:
+    return await c.directory.create_queue(actor, tenant_id, body.model_dump())
+
+
+@router.get("/tenants/{tenant_id}/queues/{queue_id}", response_model=Queue, tags=["queues"])
+def get_queue(tenant_id: str, queue_id: str, actor: ActorDep, c: ContainerDep) -> Queue:
+    actor.require(Permission.TENANTS_VIEW)
+    return c.directory.queue(actor, tenant_id, queue_id)
+
+
+@router.patch("/tenants/{tenant_id}/queues/{queue_id}", response_model=Queue, tags=["queues"])
+async def patch_queue(
+    tenant_id: str, queue_id: str, body: QueuePatch, actor: ActorDep, c: ContainerDep
+) -> Queue:
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    return await c.directory.update_queue(actor, tenant_id, queue_id, changes)
+
+
+@router.delete("/tenants/{tenant_id}/queues/{queue_id}", status_code=204, tags=["queues"])
+async def delete_queue(tenant_id: str, queue_id: str, actor: ActorDep, c: ContainerDep) -> Response:
+    await c.directory.delete_queue(actor, tenant_id, queue_id)
+    return Response(status_code=204)

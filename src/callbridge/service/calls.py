@@ -1,0 +1,769 @@
+"""Call control: the commands clients send and the switch events that come back.
+
+Theory of operation
+-------------------
+Live calls are held in memory (and written through to storage on every change). A command or a
+switch event for a call runs under that call's lock, on a *draft* (a deep copy of the call):
+
+1. the domain validates and changes the draft, returning events;
+2. the switch carries the change out;
+3. the draft, its events (and its call record, once ended) are committed in one transaction,
+   then the events are published and the draft replaces the live call.
+
+If any step raises, the draft is dropped and the call is exactly as it was.
+
+What happens when a party answers is recorded on its leg: ``then_dial`` (click-to-call: the agent
+answered, now ring the target) or ``connect_to`` (bridge with that leg, or join its bridge). When a
+leg goes away, :meth:`_cascade` hangs up whatever it leaves orphaned (a lone bridged party, a leg
+ringing for a party that is gone) and ends the call when no leg is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from ..domain.calls import (
+    Bridge,
+    BridgeKind,
+    Call,
+    CallOrigin,
+    CallState,
+    Direction,
+    HangupCause,
+    Leg,
+    LegRole,
+    LegState,
+    PartyKind,
+)
+from ..domain.cdr import CallRecord
+from ..domain.directory import Extension, Queue, QueueType
+from ..domain.errors import Conflict, Invalid, NotFound
+from ..domain.events import DomainEvent, StoredEvent, call_event
+from ..domain.numbers import check_dialable, is_extension_number
+from ..domain.parking import ParkedLeg, ParkingLot
+from ..domain.tenancy import Permission
+from ..ports.storage import Delete, Put
+from ..ports.switch import DialRequest, SwitchEvent, SwitchEventKind
+from .auth import Actor
+from .core import Core, KeyedLocks
+from .directory import Directory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Draft:
+    call: Call
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def emit(self, events: list[DomainEvent]) -> None:
+        self.events.extend(events)
+
+
+@dataclass(frozen=True)
+class Target:
+    number: str
+    extension: Extension | None = None
+    queue: Queue | None = None
+
+    @property
+    def external(self) -> bool:
+        return self.extension is None and self.queue is None
+
+
+class CallService:
+    def __init__(self, core: Core, directory: Directory) -> None:
+        self.core = core
+        self.directory = directory
+        self.calls: dict[str, Call] = {}
+        self.leg_call: dict[str, str] = {}
+        self.parking: dict[str, ParkingLot] = {}
+        self._locks = KeyedLocks()
+        self._inbox: asyncio.Queue[SwitchEvent] = asyncio.Queue()
+        self._incoming: dict[str, tuple[str, str]] = {}  # leg id -> (tenant id, call id)
+        self._pump: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load live calls; end those the (restarted) switch no longer has; start the pump."""
+        self.core.switch.set_listener(self._inbox.put_nowait)
+        for call in await self.core.load("calls", Call):
+            await self._end_lost_call(call)
+        self._pump = asyncio.create_task(self._run_pump(), name="callbridge-switch-events")
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+
+    async def settle(self) -> None:
+        """Wait until every switch event received so far has been handled (tests, benchmarks)."""
+        await self._inbox.join()
+
+    async def _end_lost_call(self, call: Call) -> None:
+        now = self.core.clock.now()
+        draft = _Draft(call)
+        for leg in call.live_legs():
+            draft.emit(call.leg_hungup(leg.id, HangupCause.SHUTDOWN, now))
+        draft.emit(call.end(HangupCause.SHUTDOWN, now))
+        await self._commit(draft)
+        log.warning(
+            "call %s tenant %s ended: its legs did not survive a restart", call.id, call.tenant_id
+        )
+
+    async def _run_pump(self) -> None:
+        while True:
+            event = await self._inbox.get()
+            try:
+                await self._on_switch_event(event)
+            except Exception:
+                log.exception("switch event %s for leg %s failed", event.kind, event.leg_id)
+            finally:
+                self._inbox.task_done()
+
+    # ------------------------------------------------------------------ reads
+
+    def _visible(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        self.directory.tenant(actor, tenant_id)
+        call = self.calls.get(call_id)
+        if call is None or call.tenant_id != tenant_id:
+            raise NotFound("call", call_id)
+        return call
+
+    def get(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        actor.require(Permission.CALLS_VIEW)
+        return self._visible(actor, tenant_id, call_id)
+
+    def list(self, actor: Actor, tenant_id: str) -> list[Call]:
+        actor.require(Permission.CALLS_VIEW)
+        self.directory.tenant(actor, tenant_id)
+        return sorted(
+            (c for c in self.calls.values() if c.tenant_id == tenant_id), key=lambda c: c.created_at
+        )
+
+    async def timeline(self, actor: Actor, tenant_id: str, call_id: str) -> list[StoredEvent]:
+        actor.require(Permission.CALLS_VIEW)
+        self.directory.tenant(actor, tenant_id)
+        events = await self.core.storage.events(tenant_id, 0, 10_000, call_id=call_id)
+        if not events:
+            raise NotFound("call", call_id)
+        return events
+
+    def parking_lot(self, actor: Actor, tenant_id: str) -> ParkingLot:
+        actor.require(Permission.CALLS_VIEW)
+        self.directory.tenant(actor, tenant_id)
+        return self._lot(tenant_id)
+
+    def _lot(self, tenant_id: str) -> ParkingLot:
+        return self.parking.setdefault(tenant_id, ParkingLot(tenant_id=tenant_id))
+
+    # ------------------------------------------------------------------ the mutation path
+
+    @contextlib.asynccontextmanager
+    async def _mutate(self, call_id: str) -> AsyncIterator[_Draft]:
+        async with self._locks(call_id):
+            live = self.calls.get(call_id)
+            if live is None:
+                raise NotFound("call", call_id)
+            draft = _Draft(live.model_copy(deep=True))
+            try:
+                yield draft
+                await self._commit(draft)
+            except BaseException:
+                self._install(live)  # undo parking reservations made for the dropped draft
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _command(self, actor: Actor, tenant_id: str, call_id: str) -> AsyncIterator[_Draft]:
+        actor.require(Permission.CALL_CONTROL)
+        self._visible(actor, tenant_id, call_id)
+        async with self._mutate(call_id) as draft:
+            draft.call.require_active()
+            yield draft
+
+    async def _commit(self, draft: _Draft) -> list[StoredEvent]:
+        call = draft.call
+        batch = self.core.batch()
+        if call.ended:
+            batch.deletes.append(Delete("calls", call.id))
+            batch.cdrs.append(CallRecord.of(call))
+        else:
+            batch.puts.append(Put("calls", call.id, call.tenant_id, call.model_dump(mode="json")))
+        batch.events.extend((call.tenant_id, e) for e in draft.events)
+        stored = await self.core.storage.commit(batch)
+        if stored:
+            call.seq = stored[-1].seq
+        self._install(call)
+        if stored:
+            await self.core.bus.publish(stored)
+        return stored
+
+    def _install(self, call: Call) -> None:
+        lot = self._lot(call.tenant_id)
+        for slot, parked in list(lot.slots.items()):
+            if parked.call_id == call.id:
+                lot.release(slot)
+        if call.ended:
+            self.calls.pop(call.id, None)
+            for leg_id in call.legs:
+                self.leg_call.pop(leg_id, None)
+            return
+        self.calls[call.id] = call
+        for leg in call.legs.values():
+            self.leg_call[leg.id] = call.id
+            if leg.parked_slot is not None and leg.live:
+                lot.slots[leg.parked_slot] = ParkedLeg(call_id=call.id, leg_id=leg.id)
+
+    # ------------------------------------------------------------------ targets and dialling
+
+    def resolve(self, tenant_id: str, number: str) -> Target:
+        check_dialable(number)
+        owner = self.directory.number_owner(tenant_id, number)
+        if isinstance(owner, Extension):
+            return Target(number, extension=owner)
+        if isinstance(owner, Queue):
+            return Target(number, queue=owner)
+        if is_extension_number(number):
+            raise NotFound("extension", number)
+        return Target(number)
+
+    async def _dial(
+        self,
+        draft: _Draft,
+        target: Target,
+        role: LegRole,
+        *,
+        caller_id: str,
+        connect_to: str | None = None,
+        then_dial: str | None = None,
+    ) -> Leg:
+        call = draft.call
+        if target.queue is not None:
+            raise Invalid(
+                f"{target.number} is a queue; only an inbound or transferred call can enter it",
+                code="target_is_queue",
+            )
+        leg = Leg(
+            id=self.core.new_id(),
+            kind=PartyKind.EXTERNAL if target.external else PartyKind.EXTENSION,
+            direction=Direction.OUTBOUND,
+            number=target.number,
+            extension_id=target.extension.id if target.extension else None,
+            created_at=self.core.clock.now(),
+            role=role,
+            connect_to=connect_to,
+            then_dial=then_dial,
+        )
+        draft.emit(call.add_leg(leg))
+        await self.core.switch.dial(
+            DialRequest(
+                leg_id=leg.id,
+                call_id=call.id,
+                tenant_id=call.tenant_id,
+                number=target.number,
+                external=target.external,
+                caller_id=caller_id,
+            )
+        )
+        return leg
+
+    async def _hangup_leg(self, draft: _Draft, leg_id: str, cause: HangupCause) -> None:
+        await self.core.switch.hangup(leg_id, cause)
+        draft.emit(draft.call.leg_hungup(leg_id, cause, self.core.clock.now()))
+
+    async def _cascade(self, draft: _Draft, cause: HangupCause) -> None:
+        """Hang up what the last change orphaned; end the call if nothing is left."""
+        call = draft.call
+        changed = True
+        while changed:
+            changed = False
+            for leg in call.live_legs():
+                if self._orphaned(call, leg):
+                    lone_cause = cause if leg.state is not LegState.ANSWERED else HangupCause.NORMAL
+                    await self._hangup_leg(draft, leg.id, lone_cause)
+                    changed = True
+        if not call.live_legs() and not call.ended:
+            draft.emit(call.end(cause, self.core.clock.now()))
+
+    @staticmethod
+    def _orphaned(call: Call, leg: Leg) -> bool:
+        awaited = any(o.live and o.connect_to == leg.id for o in call.legs.values())
+        if leg.connect_to is not None:
+            return not call.leg(leg.connect_to).live
+        if awaited or leg.parked_slot is not None:
+            return False
+        if call.state is CallState.QUEUED and leg.bridge_id is None:
+            return False  # waiting in the queue
+        if leg.bridge_id is not None:
+            return len(call.bridges[leg.bridge_id].leg_ids) < 2
+        return leg.then_dial is None  # alone, and nothing will connect it
+
+    # ------------------------------------------------------------------ originate / inbound
+
+    async def originate(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        extension_id: str,
+        target: str,
+        *,
+        outbound_queue_id: str | None = None,
+    ) -> Call:
+        """Click-to-call: ring the extension; when it answers, dial the target; bridge."""
+        actor.require(Permission.CALL_CONTROL)
+        ext = self.directory.extension(actor, tenant_id, extension_id)
+        resolved = self.resolve(tenant_id, target)
+        if resolved.queue is not None:
+            raise Invalid(f"{target} is a queue, not a party to call", code="target_is_queue")
+        caller_id = ext.number
+        queue_id = None
+        if outbound_queue_id is not None:
+            queue = self.directory.queue(actor, tenant_id, outbound_queue_id)
+            if queue.type is not QueueType.VOICE_OUTBOUND:
+                raise Invalid("the queue is not an outbound queue", code="queue_not_outbound")
+            caller_id, queue_id = queue.caller_id or caller_id, queue.id
+        now = self.core.clock.now()
+        call = Call(
+            id=self.core.new_id(),
+            tenant_id=tenant_id,
+            origin=CallOrigin.ORIGINATE,
+            from_number=ext.number,
+            to_number=target,
+            caller_id=caller_id,
+            queue_id=queue_id,
+            created_at=now,
+        )
+        draft = _Draft(call, [call.created_event()])
+        async with self._locks(call.id):
+            await self._dial(
+                draft,
+                Target(ext.number, extension=ext),
+                LegRole.ORIGINATOR,
+                caller_id=target,
+                then_dial=target,
+            )
+            await self._commit(draft)
+        log.info("call %s tenant %s originated %s -> %s", call.id, tenant_id, ext.number, target)
+        return call
+
+    async def simulate_inbound(
+        self, actor: Actor, tenant_id: str, from_number: str, to_number: str
+    ) -> str:
+        """Have the simulated switch place a call from ``from_number`` to ``to_number``.
+
+        Returns the id the call will have; it appears once the switch reports the call.
+        """
+        actor.require(Permission.SIMULATOR_CONTROL)
+        self.directory.tenant(actor, tenant_id)
+        check_dialable(from_number)
+        target = self.resolve(tenant_id, to_number)
+        if target.external:
+            raise Invalid(
+                "an inbound call must be for an extension or a queue", code="target_external"
+            )
+        inject = getattr(self.core.switch, "inject_incoming", None)
+        if inject is None:
+            raise Invalid("the switch is not the simulated switch", code="not_simulated")
+        call_id = self.core.new_id()
+        leg_id = inject(from_number, to_number)
+        self._incoming[leg_id] = (tenant_id, call_id)
+        return call_id
+
+    async def _on_incoming(self, event: SwitchEvent) -> None:
+        hint = self._incoming.pop(event.leg_id, None)
+        from_number, to_number = event.from_number or "", event.to_number or ""
+        tenant_id, call_id = hint if hint else (self._route(to_number), self.core.new_id())
+        if tenant_id is None:
+            log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
+            await self.core.switch.hangup(event.leg_id, HangupCause.REJECTED)
+            return
+        now = self.core.clock.now()
+        call = Call(
+            id=call_id,
+            tenant_id=tenant_id,
+            origin=CallOrigin.INBOUND,
+            from_number=from_number,
+            to_number=to_number,
+            caller_id=from_number,
+            created_at=now,
+        )
+        customer = Leg(
+            id=event.leg_id,
+            kind=PartyKind.EXTERNAL,
+            direction=Direction.INBOUND,
+            number=from_number,
+            state=LegState.RINGING,
+            created_at=now,
+            role=LegRole.CUSTOMER,
+        )
+        draft = _Draft(call, [call.created_event()])
+        async with self._locks(call.id):
+            draft.emit(call.add_leg(customer))
+            await self.core.switch.accept(customer.id, call.id, tenant_id)
+            try:
+                target = self.resolve(tenant_id, to_number)
+                await self._route_to(draft, customer, target)
+            except (NotFound, Invalid) as exc:
+                log.info("call %s tenant %s rejected: %s", call.id, tenant_id, exc.message)
+                await self._hangup_leg(draft, customer.id, HangupCause.REJECTED)
+                await self._cascade(draft, HangupCause.REJECTED)
+            await self._commit(draft)
+
+    def _route(self, to_number: str) -> str | None:
+        owners = {
+            t.id
+            for t in self.directory.tenants.values()
+            if self.directory.number_owner(t.id, to_number) is not None
+        }
+        return owners.pop() if len(owners) == 1 else None
+
+    async def _route_to(self, draft: _Draft, leg: Leg, target: Target) -> None:
+        """Send a (customer) leg to a target: ring an extension/number, or enter a queue."""
+        if target.queue is not None:
+            await self._enter_queue(draft, leg, target.queue)
+            return
+        await self._dial(
+            draft,
+            target,
+            LegRole.TARGET,
+            caller_id=draft.call.caller_id or leg.number,
+            connect_to=leg.id,
+        )
+
+    async def _enter_queue(self, draft: _Draft, leg: Leg, queue: Queue) -> None:
+        call, now = draft.call, self.core.clock.now()
+        if leg.state is not LegState.ANSWERED:
+            await self.core.switch.answer(leg.id)
+            draft.emit(call.leg_answered(leg.id, now))
+        if leg.bridge_id is not None:
+            bridge_id = leg.bridge_id
+            draft.emit(call.leave_bridge(leg.id))
+            await self.core.switch.unbridge(bridge_id, leg.id)
+        await self.core.switch.start_music(leg.id)
+        draft.emit(call.mark_queued(queue.id, now))
+        draft.emit([call_event("queue.entered", call.id, queue_id=queue.id, leg_id=leg.id)])
+
+    # ------------------------------------------------------------------ switch events
+
+    async def _on_switch_event(self, event: SwitchEvent) -> None:
+        if event.kind is SwitchEventKind.INCOMING:
+            await self._on_incoming(event)
+            return
+        call_id = self.leg_call.get(event.leg_id)
+        if call_id is None:
+            log.debug("switch event %s for unknown leg %s ignored", event.kind, event.leg_id)
+            return
+        async with self._mutate(call_id) as draft:
+            call, now = draft.call, self.core.clock.now()
+            leg = call.leg(event.leg_id)
+            if not leg.live:
+                return
+            if event.kind is SwitchEventKind.RINGING:
+                if leg.state is LegState.DIALING:
+                    draft.emit(call.leg_ringing(leg.id))
+            elif event.kind is SwitchEventKind.ANSWERED:
+                draft.emit(call.leg_answered(leg.id, now))
+                await self._on_answered(draft, leg.id)
+            elif event.kind is SwitchEventKind.HUNGUP:
+                cause = event.cause or HangupCause.NORMAL
+                draft.emit(call.leg_hungup(leg.id, cause, now))
+                await self._cascade(draft, cause)
+            elif event.kind is SwitchEventKind.DTMF:
+                draft.emit(
+                    [call_event("dtmf.received", call.id, leg_id=leg.id, digits=event.digits)]
+                )
+
+    async def _on_answered(self, draft: _Draft, leg_id: str) -> None:
+        call, now = draft.call, self.core.clock.now()
+        leg = call.leg(leg_id)
+        if leg.then_dial is not None:
+            target, leg.then_dial = self.resolve(call.tenant_id, leg.then_dial), None
+            await self._dial(
+                draft,
+                target,
+                LegRole.TARGET,
+                caller_id=call.caller_id or leg.number,
+                connect_to=leg.id,
+            )
+            return
+        if leg.connect_to is None:
+            return
+        other = call.leg(leg.connect_to)
+        leg.connect_to = None
+        if other.state is not LegState.ANSWERED:
+            await self.core.switch.answer(other.id)
+            draft.emit(call.leg_answered(other.id, now))
+        if other.parked_slot is not None:
+            await self.core.switch.stop_music(other.id)
+            draft.emit(call.unpark(other.id))
+        elif (call.state is CallState.QUEUED and other.bridge_id is None) or (
+            leg.role is LegRole.TRANSFER_TARGET and other.bridge_id is None
+        ):
+            await self.core.switch.stop_music(other.id)
+        if other.bridge_id is not None:
+            bridge = call.bridges[other.bridge_id]
+            draft.emit(call.join_bridge(bridge.id, leg.id))
+            await self.core.switch.bridge(
+                bridge.id,
+                list(bridge.leg_ids),
+                call.bridges[bridge.id].kind is BridgeKind.CONFERENCE,
+            )
+        else:
+            bridge_id = self.core.new_id()
+            draft.emit(call.bridge(bridge_id, [other.id, leg.id], BridgeKind.TWO_PARTY))
+            await self.core.switch.bridge(bridge_id, [other.id, leg.id], False)
+        draft.emit(call.mark_answered(now))
+
+    # ------------------------------------------------------------------ party commands
+
+    async def hangup(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            leg = d.call.leg(leg_id)
+            if not leg.live:
+                raise Conflict("the leg has already hung up", code="leg_already_hungup")
+            await self._hangup_leg(d, leg_id, HangupCause.NORMAL)
+            await self._cascade(d, HangupCause.NORMAL)
+        return d.call
+
+    async def kill(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            for leg in d.call.live_legs():
+                await self._hangup_leg(d, leg.id, HangupCause.KILLED)
+            await self._cascade(d, HangupCause.KILLED)
+        return d.call
+
+    async def hold(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.hold(leg_id))
+            await self.core.switch.hold(leg_id)
+        return d.call
+
+    async def unhold(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.unhold(leg_id))
+            await self.core.switch.unhold(leg_id)
+        return d.call
+
+    async def mute(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.mute(leg_id))
+            await self.core.switch.mute(leg_id)
+        return d.call
+
+    async def unmute(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.unmute(leg_id))
+            await self.core.switch.unmute(leg_id)
+        return d.call
+
+    async def send_dtmf(
+        self, actor: Actor, tenant_id: str, call_id: str, leg_id: str, digits: str
+    ) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.dtmf_sent(leg_id, digits))
+            await self.core.switch.send_dtmf(leg_id, digits)
+        return d.call
+
+    async def transfer(
+        self, actor: Actor, tenant_id: str, call_id: str, leg_id: str, target: str
+    ) -> Call:
+        """Blind transfer: ``leg_id`` stays; its peer leaves; a new leg to ``target`` replaces it.
+
+        With a queue as target, the party waits in that queue instead.
+        """
+        resolved = self.resolve(tenant_id, target)
+        async with self._command(actor, tenant_id, call_id) as d:
+            call = d.call
+            leg = call._answered_leg(leg_id)
+            peers = call.peers_of(leg_id)
+            if len(peers) > 1:
+                raise Conflict(
+                    "the party is in a conference; kick instead", code="leg_in_conference"
+                )
+            d.emit([call_event("leg.transferring", call.id, leg_id=leg_id, target=target)])
+            for peer in peers:
+                await self._hangup_leg(d, peer.id, HangupCause.TRANSFERRED)
+            if leg.hold.value == "held":
+                d.emit(call.unhold(leg_id))
+                await self.core.switch.unhold(leg_id)
+            if resolved.queue is not None:
+                await self._enter_queue(d, leg, resolved.queue)
+            else:
+                if leg.bridge_id is not None:  # wait outside the bridge, hearing music
+                    bridge_id = leg.bridge_id
+                    d.emit(call.leave_bridge(leg_id))
+                    await self.core.switch.unbridge(bridge_id, leg_id)
+                await self.core.switch.start_music(leg_id)
+                await self._dial(
+                    d,
+                    resolved,
+                    LegRole.TRANSFER_TARGET,
+                    caller_id=leg.number,
+                    connect_to=leg_id,
+                )
+            await self._cascade(d, HangupCause.TRANSFERRED)
+        return d.call
+
+    async def park(
+        self, actor: Actor, tenant_id: str, call_id: str, leg_id: str, slot: str | None = None
+    ) -> tuple[Call, str]:
+        async with self._command(actor, tenant_id, call_id) as d:
+            call = d.call
+            lot = self._lot(tenant_id)
+            chosen = lot.choose(slot)
+            leg = call._answered_leg(leg_id)
+            bridge_id = leg.bridge_id
+            if leg.hold.value == "held":
+                d.emit(call.unhold(leg_id))
+                await self.core.switch.unhold(leg_id)
+            d.emit(call.park(leg_id, chosen))
+            if bridge_id is not None:
+                await self.core.switch.unbridge(bridge_id, leg_id)
+            await self.core.switch.start_music(leg_id)
+            if chosen in lot.slots:  # taken while we awaited the switch
+                raise Conflict(f"parking slot {chosen} is occupied", code="slot_occupied")
+            lot.occupy(chosen, call.id, leg_id)
+            await self._cascade(d, HangupCause.NORMAL)
+        return d.call, chosen
+
+    async def unpark(self, actor: Actor, tenant_id: str, slot: str, extension_id: str) -> Call:
+        actor.require(Permission.CALL_CONTROL)
+        ext = self.directory.extension(actor, tenant_id, extension_id)
+        parked = self._lot(tenant_id).occupant(slot)
+        async with self._command(actor, tenant_id, parked.call_id) as d:
+            call = d.call
+            if any(o.live and o.connect_to == parked.leg_id for o in call.legs.values()):
+                raise Conflict(f"slot {slot} is already being unparked", code="unpark_in_progress")
+            await self._dial(
+                d,
+                Target(ext.number, extension=ext),
+                LegRole.UNPARK_TARGET,
+                caller_id=call.leg(parked.leg_id).number,
+                connect_to=parked.leg_id,
+            )
+        return d.call
+
+    # ------------------------------------------------------------------ conference
+
+    async def add_party(self, actor: Actor, tenant_id: str, call_id: str, target: str) -> Call:
+        """Dial a third party into the call's bridge (it becomes a conference on answer)."""
+        resolved = self.resolve(tenant_id, target)
+        async with self._command(actor, tenant_id, call_id) as d:
+            bridge = self._main_bridge(d.call)
+            await self._dial(
+                d,
+                resolved,
+                LegRole.CONFERENCE_MEMBER,
+                caller_id=d.call.caller_id or d.call.from_number,
+                connect_to=bridge.leg_ids[0],
+            )
+        return d.call
+
+    @staticmethod
+    def _main_bridge(call: Call) -> Bridge:
+        bridges = sorted(call.bridges.values(), key=lambda b: -len(b.leg_ids))
+        if not bridges:
+            raise Conflict("the call has no connected parties", code="call_not_bridged")
+        return bridges[0]
+
+    async def kick(self, actor: Actor, tenant_id: str, call_id: str, leg_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            leg = d.call.leg(leg_id)
+            if not leg.live:
+                raise Conflict("the leg has already hung up", code="leg_already_hungup")
+            await self._hangup_leg(d, leg_id, HangupCause.KICKED)
+            await self._cascade(d, HangupCause.NORMAL)
+        return d.call
+
+    async def join(self, actor: Actor, tenant_id: str, call_id: str, other_call_id: str) -> Call:
+        """Join two calls that share a party (an agent with one active and one held call) into
+        one three-party conference. The shared party keeps its leg of ``call_id``; its leg of the
+        other call is hung up (cause ``joined``), and the other call ends, merged into this one.
+        """
+        actor.require(Permission.CALL_CONTROL)
+        self._visible(actor, tenant_id, call_id)
+        self._visible(actor, tenant_id, other_call_id)
+        if call_id == other_call_id:
+            raise Invalid("a call cannot be joined with itself", code="join_same_call")
+        first, second = sorted([call_id, other_call_id])
+        async with self._locks(first), self._locks(second):
+            a = _Draft(self.calls[call_id].model_copy(deep=True))
+            b = _Draft(self.calls[other_call_id].model_copy(deep=True))
+            a.call.require_active()
+            b.call.require_active()
+            await self._merge(a, b)
+            await self._commit(b)
+            await self._commit(a)
+        return a.call
+
+    async def _merge(self, a: _Draft, b: _Draft) -> None:
+        ca, cb, now = a.call, b.call, self.core.clock.now()
+        ext_a = {leg.extension_id: leg for leg in ca.live_legs() if leg.extension_id}
+        shared = [leg for leg in cb.live_legs() if leg.extension_id in ext_a]
+        if not shared:
+            raise Invalid("the two calls share no extension", code="calls_share_no_party")
+        bridge_a = self._main_bridge(ca)
+        movers = [leg for leg in cb.live_legs() if leg.id != shared[0].id]
+        for leg in movers:
+            if leg.state is not LegState.ANSWERED:
+                raise Conflict(
+                    f"leg {leg.id} of the other call is not answered", code="leg_not_answered"
+                )
+        for leg in [*ca.live_legs(), *movers]:
+            if leg.hold.value == "held":
+                (a if leg.id in ca.legs else b).emit(
+                    (ca if leg.id in ca.legs else cb).unhold(leg.id)
+                )
+                await self.core.switch.unhold(leg.id)
+        for leg in movers:
+            if leg.bridge_id is not None:
+                old = leg.bridge_id
+                b.emit(cb.leave_bridge(leg.id))
+                await self.core.switch.unbridge(old, leg.id)
+        await self._hangup_leg(b, shared[0].id, HangupCause.JOINED)
+        for leg in movers:
+            del cb.legs[leg.id]
+            b.emit([call_event("leg.moved", cb.id, leg_id=leg.id, to_call_id=ca.id)])
+            leg.connect_to = None
+            a.emit(ca.add_leg(leg))
+            a.emit(ca.join_bridge(bridge_a.id, leg.id))
+        await self.core.switch.bridge(bridge_a.id, list(ca.bridges[bridge_a.id].leg_ids), True)
+        a.emit([call_event("call.joined", ca.id, other_call_id=cb.id)])
+        b.emit(cb.end(HangupCause.JOINED, now))
+
+    # ------------------------------------------------------------------ recording
+
+    async def start_recording(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            rec_id = self.core.new_id()
+            d.emit(d.call.start_recording(rec_id, self.core.clock.now()))
+            await self.core.switch.record_start(rec_id, call_id)
+        return d.call
+
+    async def suppress_recording(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.suppress_recording(self.core.clock.now(), actor.id))
+            assert d.call.recording is not None
+            await self.core.switch.record_pause(d.call.recording.id)
+        return d.call
+
+    async def unsuppress_recording(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.unsuppress_recording(self.core.clock.now(), actor.id))
+            assert d.call.recording is not None
+            await self.core.switch.record_resume(d.call.recording.id)
+        return d.call
+
+    async def stop_recording(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
+        async with self._command(actor, tenant_id, call_id) as d:
+            d.emit(d.call.stop_recording(self.core.clock.now()))
+            assert d.call.recording is not None
+            await self.core.switch.record_stop(d.call.recording.id)
+        return d.call
