@@ -45,9 +45,10 @@ class EventStreams:
         """Every event with ``seq > after`` (None: from now on), then live ones, forever."""
         self.directory.tenant(actor, tenant_id)
         storage = self.core.storage
+        # The cursor is fixed before subscribing: whatever is committed in between is in the log.
+        last = await storage.last_seq(tenant_id) if after is None else after
         sub = self.core.bus.subscribe(frozenset({tenant_id}), self.queue_size)
         try:
-            last = await storage.last_seq(tenant_id) if after is None else after
             while True:
                 backlog = await storage.events(tenant_id, last, PAGE)
                 for event in backlog:
