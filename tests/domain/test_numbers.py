@@ -29,7 +29,7 @@ NEITHER = [
     "101 ",
     "101\n",
     "+4930123456\n",
-    "١٠١",  # Arabic-Indic digits are not dial digits
+    "\u0661\u0660\u0661",  # Arabic-Indic 101: not dial digits
 ]
 
 

@@ -17,7 +17,7 @@ def lot_with(*slots: str) -> ParkingLot:
 
 
 def test_slots_are_701_to_710() -> None:
-    assert PARKING_SLOTS == tuple(str(n) for n in range(701, 711))
+    assert tuple(str(n) for n in range(701, 711)) == PARKING_SLOTS
 
 
 def test_choose_the_given_slot_when_free() -> None:

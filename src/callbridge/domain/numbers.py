@@ -13,11 +13,11 @@ _EXTERNAL = re.compile(r"^\+?[0-9]{7,15}$")
 
 
 def is_extension_number(number: str) -> bool:
-    return bool(_EXTENSION.match(number))
+    return bool(_EXTENSION.fullmatch(number))
 
 
 def is_external_number(number: str) -> bool:
-    return bool(_EXTERNAL.match(number))
+    return bool(_EXTERNAL.fullmatch(number))
 
 
 def check_extension_number(number: str) -> str:
