@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.support import World, make_world
 
 from callbridge.api.native.app import create_app
-from tests.support import World, make_world
 
 
 @pytest.fixture
@@ -16,10 +16,16 @@ async def api() -> AsyncIterator[tuple[World, httpx.AsyncClient, httpx.AsyncClie
     w = await make_world()
     app = create_app(w.c, manage_lifecycle=False)
     transport = httpx.ASGITransport(app=app)
-    alpha = httpx.AsyncClient(transport=transport, base_url="http://cb",
-                              headers={"Authorization": f"Bearer {w.tokens['alpha']}"})
-    beta = httpx.AsyncClient(transport=transport, base_url="http://cb",
-                             headers={"Authorization": f"Bearer {w.tokens['beta']}"})
+    alpha = httpx.AsyncClient(
+        transport=transport,
+        base_url="http://cb",
+        headers={"Authorization": f"Bearer {w.tokens['alpha']}"},
+    )
+    beta = httpx.AsyncClient(
+        transport=transport,
+        base_url="http://cb",
+        headers={"Authorization": f"Bearer {w.tokens['beta']}"},
+    )
     try:
         yield w, alpha, beta
     finally:
@@ -34,14 +40,21 @@ async def test_health_and_openapi(api: tuple[World, httpx.AsyncClient, httpx.Asy
     assert (await alpha.get("/readyz")).json() == {"status": "ready"}
     spec = (await alpha.get("/api/v1/openapi.json")).json()
     assert spec["info"]["title"] == "callbridge"
-    for path in ("/api/v1/tenants/{tenant_id}/calls", "/api/v1/tenants/{tenant_id}/calls/{call_id}/legs/{leg_id}/hold",
-                 "/api/v1/tenants/{tenant_id}/parking/{slot}/unpark", "/api/v1/tenants/{tenant_id}/cdrs",
-                 "/api/v1/tenants/{tenant_id}/events/stream", "/api/v1/sim/endpoints/{number}"):
+    for path in (
+        "/api/v1/tenants/{tenant_id}/calls",
+        "/api/v1/tenants/{tenant_id}/calls/{call_id}/legs/{leg_id}/hold",
+        "/api/v1/tenants/{tenant_id}/parking/{slot}/unpark",
+        "/api/v1/tenants/{tenant_id}/cdrs",
+        "/api/v1/tenants/{tenant_id}/events/stream",
+        "/api/v1/sim/endpoints/{number}",
+    ):
         assert path in spec["paths"], path
     assert (await alpha.get("/api/v1/docs")).status_code == 200
 
 
-async def test_requests_without_or_with_bad_token_get_401(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_requests_without_or_with_bad_token_get_401(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, _ = api
     anon = httpx.AsyncClient(transport=alpha._transport, base_url="http://cb")
     try:
@@ -54,13 +67,20 @@ async def test_requests_without_or_with_bad_token_get_401(api: tuple[World, http
         await anon.aclose()
 
 
-async def test_error_shape_for_validation_and_unknown_route(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_error_shape_for_validation_and_unknown_route(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, _ = api
     r = await alpha.post(f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"]})
     assert r.status_code == 422
     body = r.json()["error"]
-    assert body["code"] == "request_invalid" and body["details"]["problems"][0]["field"] == "body.target"
-    r = await alpha.post(f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"], "target": "1x"})
+    assert (
+        body["code"] == "request_invalid"
+        and body["details"]["problems"][0]["field"] == "body.target"
+    )
+    r = await alpha.post(
+        f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"], "target": "1x"}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "number_malformed"
     r = await alpha.get("/api/v1/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "route_not_found"
@@ -97,13 +117,21 @@ OBJECT_ENDPOINTS = [
 ]
 
 
-async def test_another_tenants_objects_are_not_found(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_another_tenants_objects_are_not_found(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, beta = api
-    r = await alpha.post(f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"], "target": "102"})
+    r = await alpha.post(
+        f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"], "target": "102"}
+    )
     call = r.json()
     await w.settle()
     leg = next(iter(call["legs"]))
-    bodies = {"PATCH": {}, "PUT": {"name": "Ready"}, "POST": {"extension_id": w.ext["101"], "target": "102", "from": "19735550000", "to": "101"}}
+    bodies = {
+        "PATCH": {},
+        "PUT": {"name": "Ready"},
+        "POST": {"extension_id": w.ext["101"], "target": "102", "from": "19735550000", "to": "101"},
+    }
     for method, template in OBJECT_ENDPOINTS:
         # beta's admin, using alpha's ids: through alpha's tenant path and through its own
         for tenant in (w.tenant,):
@@ -118,16 +146,22 @@ async def test_another_tenants_objects_are_not_found(api: tuple[World, httpx.Asy
     # and nothing of alpha changed
     r = await alpha.get(f"/api/v1/tenants/{w.tenant}/calls/{call['id']}")
     assert r.status_code == 200 and r.json()["state"] == "answered"
-    assert (await alpha.get(f"/api/v1/tenants/{w.tenant}/extensions/{w.ext['101']}")).status_code == 200
+    assert (
+        await alpha.get(f"/api/v1/tenants/{w.tenant}/extensions/{w.ext['101']}")
+    ).status_code == 200
 
 
-async def test_tenant_list_shows_only_own_tenant(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_tenant_list_shows_only_own_tenant(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, _ = api
     r = await alpha.get("/api/v1/tenants")
     assert [t["id"] for t in r.json()] == [w.tenant]
 
 
-async def test_idempotency_replay_and_conflict(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_idempotency_replay_and_conflict(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, beta = api
     body = {"number": "150", "firstname": "New"}
     url = f"/api/v1/tenants/{w.tenant}/extensions"
@@ -140,15 +174,30 @@ async def test_idempotency_replay_and_conflict(api: tuple[World, httpx.AsyncClie
     other = await alpha.post(url, json={"number": "151"}, headers={"Idempotency-Key": "k1"})
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
     # keys are per principal: beta may use the same key for its own request
-    r = await beta.post(f"/api/v1/tenants/{w.other_tenant}/extensions", json=body, headers={"Idempotency-Key": "k1"})
+    r = await beta.post(
+        f"/api/v1/tenants/{w.other_tenant}/extensions", json=body, headers={"Idempotency-Key": "k1"}
+    )
     assert r.status_code == 201 and "idempotent-replayed" not in r.headers
 
 
-async def test_idempotent_hold_is_not_applied_twice(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_idempotent_hold_is_not_applied_twice(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, alpha, _ = api
-    call = (await alpha.post(f"/api/v1/tenants/{w.tenant}/calls", json={"extension_id": w.ext["101"], "target": "102"})).json()
+    call = (
+        await alpha.post(
+            f"/api/v1/tenants/{w.tenant}/calls",
+            json={"extension_id": w.ext["101"], "target": "102"},
+        )
+    ).json()
     await w.settle()
-    leg = [lid for lid, leg in (await alpha.get(f"/api/v1/tenants/{w.tenant}/calls/{call['id']}")).json()["legs"].items() if leg["number"] == "102"][0]
+    leg = next(
+        lid
+        for lid, leg in (await alpha.get(f"/api/v1/tenants/{w.tenant}/calls/{call['id']}"))
+        .json()["legs"]
+        .items()
+        if leg["number"] == "102"
+    )
     url = f"/api/v1/tenants/{w.tenant}/calls/{call['id']}/legs/{leg}/hold"
     r1 = await alpha.post(url, headers={"Idempotency-Key": "hold-1"})
     r2 = await alpha.post(url, headers={"Idempotency-Key": "hold-1"})
@@ -157,11 +206,15 @@ async def test_idempotent_hold_is_not_applied_twice(api: tuple[World, httpx.Asyn
     assert r3.status_code == 409 and r3.json()["error"]["code"] == "leg_already_held"
 
 
-async def test_newcomer_flow_over_http(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_newcomer_flow_over_http(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     """Originate, hold, unhold, mute, transfer, park, unpark, conference, kick, suppress, kill."""
     w, cl, _ = api
     t = f"/api/v1/tenants/{w.tenant}"
-    call = (await cl.post(f"{t}/calls", json={"extension_id": w.ext["101"], "target": "102"})).json()
+    call = (
+        await cl.post(f"{t}/calls", json={"extension_id": w.ext["101"], "target": "102"})
+    ).json()
     await w.settle()
     cid = call["id"]
 
@@ -204,11 +257,24 @@ async def test_newcomer_flow_over_http(api: tuple[World, httpx.AsyncClient, http
     cdr = (await cl.get(f"{t}/cdrs/{cid}")).json()
     assert cdr["cause"] == "killed" and len(cdr["suppressions"]) == 1
     timeline = [e["type"] for e in (await cl.get(f"{t}/calls/{cid}/timeline")).json()]
-    for expected in ("leg.held", "leg.unheld", "leg.muted", "leg.unmuted", "recording.suppressed",
-                     "recording.unsuppressed", "leg.transferring", "leg.parked", "leg.unparked",
-                     "bridge.became_conference", "recording.stopped", "call.ended"):
+    for expected in (
+        "leg.held",
+        "leg.unheld",
+        "leg.muted",
+        "leg.unmuted",
+        "recording.suppressed",
+        "recording.unsuppressed",
+        "leg.transferring",
+        "leg.parked",
+        "leg.unparked",
+        "bridge.became_conference",
+        "recording.stopped",
+        "call.ended",
+    ):
         assert expected in timeline, expected
-    page = (await cl.get(f"/api/v1/tenants/{w.tenant}/events", params={"after": 0, "limit": 1000})).json()
+    page = (
+        await cl.get(f"/api/v1/tenants/{w.tenant}/events", params={"after": 0, "limit": 1000})
+    ).json()
     seqs = [e["seq"] for e in page["items"]]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
 
@@ -217,12 +283,16 @@ async def test_cdr_search(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient
     w, cl, _ = api
     t = f"/api/v1/tenants/{w.tenant}"
     for target in ("102", "103", "103"):
-        call = (await cl.post(f"{t}/calls", json={"extension_id": w.ext["101"], "target": target})).json()
+        call = (
+            await cl.post(f"{t}/calls", json={"extension_id": w.ext["101"], "target": target})
+        ).json()
         await w.settle(60)
         await cl.post(f"{t}/calls/{call['id']}/kill")
     r = (await cl.get(f"{t}/cdrs", params={"called_number": "103"})).json()
     assert r["total"] == 2 and [x["to_number"] for x in r["items"]] == ["103", "103"]
-    r = (await cl.get(f"{t}/cdrs", params={"calling_number": "101", "limit": 1, "offset": 1})).json()
+    r = (
+        await cl.get(f"{t}/cdrs", params={"calling_number": "101", "limit": 1, "offset": 1})
+    ).json()
     assert r["total"] == 3 and len(r["items"]) == 1
     r = (await cl.get(f"{t}/cdrs", params={"extension_id": w.ext["102"]})).json()
     assert r["total"] == 1
@@ -232,14 +302,18 @@ async def test_cdr_search(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient
     assert r.status_code == 422 and r.json()["error"]["code"] == "datetime_naive"
 
 
-async def test_sim_endpoints_and_inbound(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_sim_endpoints_and_inbound(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, cl, _ = api
     r = await cl.put("/api/v1/sim/endpoints/19735550000", json={"behaviour": "busy"})
     assert r.status_code == 200
     assert (await cl.get("/api/v1/sim/endpoints")).json()["19735550000"]["behaviour"] == "busy"
     r = await cl.put("/api/v1/sim/endpoints/19735550000", json={"behaviour": "dance"})
     assert r.status_code == 422
-    r = await cl.post(f"/api/v1/tenants/{w.tenant}/sim/calls", json={"from": "19735550000", "to": "101"})
+    r = await cl.post(
+        f"/api/v1/tenants/{w.tenant}/sim/calls", json={"from": "19735550000", "to": "101"}
+    )
     assert r.status_code == 202
     await w.settle()
     call = (await cl.get(f"/api/v1/tenants/{w.tenant}/calls/{r.json()['call_id']}")).json()
@@ -247,7 +321,9 @@ async def test_sim_endpoints_and_inbound(api: tuple[World, httpx.AsyncClient, ht
     assert (await cl.delete("/api/v1/sim/endpoints/19735550000")).status_code == 204
 
 
-async def test_agent_state_and_extension_limits(api: tuple[World, httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_agent_state_and_extension_limits(
+    api: tuple[World, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     w, cl, _ = api
     t = f"/api/v1/tenants/{w.tenant}"
     r = await cl.put(f"{t}/extensions/{w.ext['101']}/agent-state", json={"name": "Coffee Break"})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from tests.support import World
 
 from callbridge.adapters.simswitch import EndpointScript
 from callbridge.domain.calls import Call, CallState, HangupCause, LegState
 from callbridge.domain.errors import DomainError, NotFound, PermissionDenied
 from callbridge.domain.tenancy import Level
-from tests.support import World
 
 
 async def connected(w: World, a: str = "101", b: str = "102") -> tuple[Call, str, str]:
@@ -29,7 +29,7 @@ async def test_originate_rings_extension_first_then_target_and_bridges(world: Wo
     call = await w.c.calls.originate(w.admin, w.tenant, w.ext["101"], "102")
     assert [leg.number for leg in call.legs.values()] == ["101"]
     await w.settle()
-    call, a, b = (
+    call, _a, _b = (
         await connected(w) if False else (w.c.calls.get(w.admin, w.tenant, call.id), "", "")
     )
     legs = {leg.number: leg for leg in call.legs.values()}
@@ -59,7 +59,7 @@ async def test_originate_with_outbound_queue_presents_its_caller_id(world: World
     await w.settle()
     call = w.c.calls.get(w.admin, w.tenant, call.id)
     assert call.caller_id == "18005550100"
-    external = [leg for leg in call.legs.values() if leg.number == "19735552106"][0]
+    external = next(leg for leg in call.legs.values() if leg.number == "19735552106")
     assert w.sim.leg_state(external.id).state == "answered"
 
 
@@ -187,7 +187,7 @@ async def test_hangup_one_leg_hangs_up_the_lone_peer_and_writes_a_record(world: 
 
 async def test_remote_hangup_ends_call(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, a, _b = await connected(w)
     w.sim.remote_hangup(a)
     await w.settle()
     assert call.id not in w.c.calls.calls
@@ -210,7 +210,7 @@ async def test_blind_transfer_replaces_the_peer(world: World) -> None:
     await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "103")  # 102 stays, 101 leaves
     await w.settle()
     call = w.c.calls.get(w.admin, w.tenant, call.id)
-    c_leg = [leg for leg in call.legs.values() if leg.number == "103"][0]
+    c_leg = next(leg for leg in call.legs.values() if leg.number == "103")
     assert call.legs[a].cause is HangupCause.TRANSFERRED
     assert w.sim.hears(b) == {c_leg.id} and w.sim.hears(c_leg.id) == {b}
     assert "leg.transferring" in await types(w, call.id)
@@ -218,18 +218,18 @@ async def test_blind_transfer_replaces_the_peer(world: World) -> None:
 
 async def test_blind_transfer_to_external_number_while_held(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, _a, b = await connected(w)
     await w.c.calls.hold(w.admin, w.tenant, call.id, b)
     await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "+19735552106")
     await w.settle()
     call = w.c.calls.get(w.admin, w.tenant, call.id)
-    ext = [leg for leg in call.legs.values() if leg.number == "+19735552106"][0]
+    ext = next(leg for leg in call.legs.values() if leg.number == "+19735552106")
     assert w.sim.hears(b) == {ext.id}
 
 
 async def test_blind_transfer_to_queue_waits_with_music(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, _a, b = await connected(w)
     await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "300")
     call = w.c.calls.get(w.admin, w.tenant, call.id)
     assert call.state is CallState.QUEUED and call.queue_id == w.queue
@@ -239,7 +239,7 @@ async def test_blind_transfer_to_queue_waits_with_music(world: World) -> None:
 async def test_transfer_failure_hangs_up_transferred_party(world: World) -> None:
     w = world
     w.sim.set_script("103", EndpointScript(behaviour="busy"))
-    call, a, b = await connected(w)
+    call, _a, b = await connected(w)
     await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "103")
     assert w.sim.hears(b) == {"music"}  # waiting for the target
     await w.settle()
@@ -258,7 +258,7 @@ async def test_park_and_unpark(world: World) -> None:
     await w.c.calls.unpark(w.admin, w.tenant, "701", w.ext["103"])
     await w.settle()
     call = w.c.calls.get(w.admin, w.tenant, call.id)
-    c_leg = [leg for leg in call.legs.values() if leg.number == "103"][0]
+    c_leg = next(leg for leg in call.legs.values() if leg.number == "103")
     assert w.sim.hears(b) == {c_leg.id}
     assert w.c.calls.parking_lot(w.admin, w.tenant).slots == {}
     evs = await types(w, call.id)
@@ -267,7 +267,7 @@ async def test_park_and_unpark(world: World) -> None:
 
 async def test_park_refusals(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, _a, b = await connected(w)
     call2, a2, b2 = await connected(w, "103", "104")
     await w.c.calls.park(w.admin, w.tenant, call.id, b, "705")
     with pytest.raises(DomainError) as e1:
@@ -294,9 +294,9 @@ async def test_parking_lot_full(world: World) -> None:
         calls.append(call.id)
     await w.settle()
     for cid in calls:
-        ext_leg = [leg for leg in w.c.calls.calls[cid].legs.values() if leg.number != "101"][0]
+        ext_leg = next(leg for leg in w.c.calls.calls[cid].legs.values() if leg.number != "101")
         await w.c.calls.park(w.admin, w.tenant, cid, ext_leg.id)
-    call, a, b = await connected(w, "103", "104")
+    call, _a, b = await connected(w, "103", "104")
     with pytest.raises(DomainError) as exc:
         await w.c.calls.park(w.admin, w.tenant, call.id, b)
     assert exc.value.code == "parking_lot_full"
@@ -308,11 +308,11 @@ async def test_conference_add_party_and_kick(world: World) -> None:
     await w.c.calls.add_party(w.admin, w.tenant, call.id, "103")
     await w.settle()
     call = w.c.calls.get(w.admin, w.tenant, call.id)
-    c_leg = [leg.id for leg in call.legs.values() if leg.number == "103"][0]
+    c_leg = next(leg.id for leg in call.legs.values() if leg.number == "103")
     assert w.sim.hears(a) == {b, c_leg}
     assert w.sim.hears(b) == {a, c_leg}
     assert w.sim.hears(c_leg) == {a, b}
-    assert list(call.bridges.values())[0].kind == "conference"
+    assert next(iter(call.bridges.values())).kind == "conference"
     await w.c.calls.kick(w.admin, w.tenant, call.id, c_leg)
     assert w.sim.hears(a) == {b}
     assert w.c.calls.get(w.admin, w.tenant, call.id).legs[c_leg].cause is HangupCause.KICKED
@@ -355,7 +355,7 @@ async def test_join_refusals(world: World) -> None:
 
 async def test_recording_suppression_audit_trail(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, _a, _b = await connected(w)
     call = await w.c.calls.start_recording(w.admin, w.tenant, call.id)
     assert call.recording is not None
     rec_id = call.recording.id
@@ -395,7 +395,7 @@ async def test_recording_refusals(world: World) -> None:
 
 async def test_dtmf_send_and_receive(world: World) -> None:
     w = world
-    call, a, b = await connected(w)
+    call, _a, b = await connected(w)
     await w.c.calls.send_dtmf(w.admin, w.tenant, call.id, b, "12#")
     assert w.sim.dtmf_sent(b) == ["12#"]
     with pytest.raises(DomainError) as exc:
@@ -449,7 +449,7 @@ async def test_operations_on_ended_or_unanswered_legs_are_refused(world: World) 
     w.sim.set_script("102", EndpointScript(answer_after=10))
     call = await w.c.calls.originate(w.admin, w.tenant, w.ext["101"], "102")
     await w.settle(1)
-    ringing = [leg for leg in w.c.calls.calls[call.id].legs.values() if leg.number == "102"][0]
+    ringing = next(leg for leg in w.c.calls.calls[call.id].legs.values() if leg.number == "102")
     before = w.c.calls.calls[call.id].model_dump()
     with pytest.raises(DomainError) as exc:
         await w.c.calls.hold(w.admin, w.tenant, call.id, ringing.id)

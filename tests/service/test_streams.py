@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 
 import pytest
+from tests.support import World
 
 from callbridge.domain.events import StoredEvent
 from callbridge.domain.tenancy import Level, Permission
 from callbridge.service.streams import StreamClosed
-from tests.support import World
 
 
 async def take(stream: object, n: int) -> list[StoredEvent]:

@@ -45,9 +45,11 @@ PHONE = Machine[PhoneState, PhoneEvent](
         (PhoneState.BUSY, PhoneEvent.WRAPUP): PhoneState.WRAPUP,
         (PhoneState.WRAPUP, PhoneEvent.DONE): PhoneState.IDLE,
     },
-    codes={(PhoneState.RINGING, PhoneEvent.OFFER): "agent_already_offered",
-           (PhoneState.BUSY, PhoneEvent.OFFER): "agent_busy",
-           (PhoneState.WRAPUP, PhoneEvent.OFFER): "agent_in_wrapup"},
+    codes={
+        (PhoneState.RINGING, PhoneEvent.OFFER): "agent_already_offered",
+        (PhoneState.BUSY, PhoneEvent.OFFER): "agent_busy",
+        (PhoneState.WRAPUP, PhoneEvent.OFFER): "agent_in_wrapup",
+    },
 )
 
 
@@ -89,9 +91,9 @@ class AgentState(BaseModel):
         )
 
     def set_presence(self, kind: PresenceType, name: str, now: datetime) -> list[DomainEvent]:
-        if kind is PresenceType.AWAY and self.presence is PresenceType.AWAY:
-            if name == self.presence_name:
-                raise IllegalTransition("presence", "away", "away", code="agent_already_away")
+        same_away = kind is PresenceType.AWAY and self.presence is PresenceType.AWAY
+        if same_away and name == self.presence_name:
+            raise IllegalTransition("presence", "away", "away", code="agent_already_away")
         new = PRESENCE.next(self.presence, kind)
         previous = {"type": self.presence, "name": self.presence_name}
         self.presence, self.presence_name, self.presence_since = new, name, now

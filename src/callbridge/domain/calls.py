@@ -423,6 +423,8 @@ class Call(BaseModel):
         self.require_active()
         if bridge_id in self.bridges:
             raise Conflict(f"bridge {bridge_id} exists", code="bridge_exists")
+        if len(set(leg_ids)) != len(leg_ids):
+            raise Invalid("a leg cannot be bridged twice", code="leg_duplicated")
         for leg_id in leg_ids:
             leg = self._answered_leg(leg_id)
             if leg.bridge_id is not None:
@@ -444,6 +446,8 @@ class Call(BaseModel):
         leg = self._answered_leg(leg_id)
         if leg.bridge_id is not None:
             raise Conflict(f"leg {leg_id} is already bridged", code="leg_already_bridged")
+        if leg.parked_slot is not None:
+            raise Conflict(f"leg {leg_id} is parked", code="leg_parked", leg_id=leg_id)
         bridge.leg_ids.append(leg_id)
         leg.bridge_id = bridge_id
         events = [self._ev("bridge.joined", bridge_id=bridge_id, leg_id=leg_id)]
@@ -560,7 +564,5 @@ class Call(BaseModel):
         self.require_active()
         self._answered_leg(leg_id)
         if not digits or any(d not in "0123456789*#ABCD" for d in digits):
-            raise Invalid(
-                f"DTMF digits {digits!r} must be 0-9, *, #, A-D", code="dtmf_invalid"
-            )
+            raise Invalid(f"DTMF digits {digits!r} must be 0-9, *, #, A-D", code="dtmf_invalid")
         return [self._ev("dtmf.sent", leg_id=leg_id, digits=digits)]

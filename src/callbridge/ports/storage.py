@@ -11,6 +11,7 @@ puts, deletes, events and CDRs land together or not at all, and the events get t
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,15 +85,15 @@ class Storage(Protocol):
 
     async def get(self, kind: str, id: str) -> dict[str, Any] | None: ...
 
-    async def list(self, kind: str, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, kind: str, tenant_id: str | None = None) -> builtins.list[dict[str, Any]]:
         """All documents of ``kind`` (of one tenant when given), ordered by id."""
         ...
 
-    async def commit(self, batch: Batch) -> list[StoredEvent]: ...
+    async def commit(self, batch: Batch) -> builtins.list[StoredEvent]: ...
 
     async def events(
         self, tenant_id: str, after: int = 0, limit: int = 1000, call_id: str | None = None
-    ) -> list[StoredEvent]:
+    ) -> builtins.list[StoredEvent]:
         """Events of a tenant with ``seq > after`` in ``seq`` order (of one call when given)."""
         ...
 

@@ -141,7 +141,7 @@ class CallService:
         actor.require(Permission.CALLS_VIEW)
         return self._visible(actor, tenant_id, call_id)
 
-    def list(self, actor: Actor, tenant_id: str) -> list[Call]:
+    def list_calls(self, actor: Actor, tenant_id: str) -> list[Call]:
         actor.require(Permission.CALLS_VIEW)
         self.directory.tenant(actor, tenant_id)
         return sorted(

@@ -593,9 +593,13 @@ class Directory:
     ) -> AgentState:
         actor.require(Permission.AGENT_CONTROL)
         ext = self.extension(actor, tenant_id, extension_id)
-        if not actor.is_telco and actor.principal.extension_id not in (None, ext.id):
-            if not actor.has(Permission.TENANT_EDIT):
-                raise PermissionDenied("an agent may only change its own state")
+        agent_self = actor.principal.extension_id
+        if (
+            not actor.is_telco
+            and agent_self not in (None, ext.id)
+            and not actor.has(Permission.TENANT_EDIT)
+        ):
+            raise PermissionDenied("an agent may only change its own state")
         if not ext.is_agent:
             raise Invalid(f"extension {ext.number} is not an agent", code="extension_not_agent")
         kind, resolved = self.resolve_presence(tenant_id, name)

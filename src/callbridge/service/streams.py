@@ -9,7 +9,7 @@ published slightly out of order). The result: every event after the cursor exact
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from ..domain.errors import DomainError
 from ..domain.events import StoredEvent
@@ -41,7 +41,7 @@ class EventStreams:
 
     async def follow(
         self, actor: Actor, tenant_id: str, after: int | None = None
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> AsyncGenerator[StoredEvent, None]:
         """Every event with ``seq > after`` (None: from now on), then live ones, forever."""
         self.directory.tenant(actor, tenant_id)
         storage = self.core.storage

@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from ..json import Json
 from starlette.exceptions import HTTPException
 
 from ...domain.errors import (
@@ -23,6 +22,7 @@ from ...domain.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from ..json import Json
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ class DtmfBody(BaseModel):
     "/tenants/{tenant_id}/calls", response_model=list[Call], tags=["calls"], summary="Live calls"
 )
 def list_calls(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Call]:
-    return c.calls.list(actor, tenant_id)
+    return c.calls.list_calls(actor, tenant_id)
 
 
 @router.post(

@@ -136,7 +136,20 @@ async def events_ws(websocket: WebSocket, tenant_id: str, after: int | None = No
         await websocket.close(code, exc.code)
         return
     stream = c.streams.follow(actor, tenant_id, after)
+    sender = asyncio.create_task(_send_events(websocket, stream))
     reader = asyncio.create_task(_drain_client(websocket))
+    try:
+        await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, reader):
+            task.cancel()
+        for task in (sender, reader):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await stream.aclose()
+
+
+async def _send_events(websocket: WebSocket, stream: AsyncIterator[StoredEvent]) -> None:
     try:
         async for event in stream:
             await websocket.send_text(dumps(event).decode())
@@ -145,14 +158,10 @@ async def events_ws(websocket: WebSocket, tenant_id: str, after: int | None = No
             await websocket.send_text(
                 dumps(error_body(exc.code, exc.message, exc.details)).decode()
             )
-            await websocket.close(4408, str(exc.details.get("reason", "closed")))
+            reason = str(exc.details.get("reason", "closed"))
+            await websocket.close(1001 if reason == "shutdown" else 4408, reason)
     except (WebSocketDisconnect, RuntimeError):
         pass
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        await stream.aclose()
 
 
 async def _drain_client(websocket: WebSocket) -> None:
