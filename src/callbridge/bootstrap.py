@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .adapters.bus_memory import MemoryEventBus
 from .adapters.clock import SystemClock
-from .adapters.simswitch import SimulatedSwitch
+from .adapters.simswitch import EndpointScript, SimulatedSwitch
 from .adapters.storage_memory import MemoryStorage
 from .adapters.storage_postgres import PostgresStorage
 from .adapters.storage_sqlite import SqliteStorage
@@ -18,6 +18,7 @@ from .ports.switch import Switch
 from .service.calls import CallService
 from .service.core import Core
 from .service.directory import Directory
+from .service.simulator import Simulator
 from .service.streams import EventStreams
 from .settings import Settings
 
@@ -41,6 +42,7 @@ class Container:
     directory: Directory
     calls: CallService
     streams: EventStreams
+    simulator: Simulator
 
     @property
     def switch(self) -> Switch:
@@ -51,6 +53,7 @@ class Container:
         await self.core.bus.start()
         await self.core.switch.start()
         await self.directory.load()
+        await self.simulator.load()
         await self.calls.start()
         log.info(
             "callbridge started (storage=%s switch=%s)",
@@ -91,4 +94,5 @@ def build(
         directory=directory,
         calls=CallService(core, directory),
         streams=EventStreams(core, directory, settings.subscriber_queue),
+        simulator=Simulator(core, EndpointScript.model_validate),
     )

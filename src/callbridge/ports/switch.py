@@ -12,10 +12,10 @@ into a call or ``reject``s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..domain.calls import HangupCause
 from ..domain.errors import DomainError
@@ -111,3 +111,16 @@ class Switch(Protocol):
     async def record_stop(self, recording_id: str) -> None: ...
 
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
+
+
+@runtime_checkable
+class ScriptableSwitch(Protocol):
+    """A switch whose endpoints can be scripted: the simulated switch."""
+
+    def set_script(self, number: str, script: Any) -> None: ...
+
+    def clear_script(self, number: str) -> None: ...
+
+    def scripts(self) -> Mapping[str, Any]: ...
+
+    def inject_incoming(self, from_number: str, to_number: str) -> str: ...

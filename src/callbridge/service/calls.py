@@ -47,7 +47,7 @@ from ..domain.numbers import check_dialable, is_extension_number
 from ..domain.parking import ParkedLeg, ParkingLot
 from ..domain.tenancy import Permission
 from ..ports.storage import Delete, Put
-from ..ports.switch import DialRequest, SwitchEvent, SwitchEventKind
+from ..ports.switch import DialRequest, ScriptableSwitch, SwitchEvent, SwitchEventKind
 from .auth import Actor
 from .core import Core, KeyedLocks
 from .directory import Directory
@@ -368,11 +368,11 @@ class CallService:
             raise Invalid(
                 "an inbound call must be for an extension or a queue", code="target_external"
             )
-        inject = getattr(self.core.switch, "inject_incoming", None)
-        if inject is None:
-            raise Invalid("the switch is not the simulated switch", code="not_simulated")
+        switch = self.core.switch
+        if not isinstance(switch, ScriptableSwitch):
+            raise Invalid("the server does not run the simulated switch", code="not_simulated")
         call_id = self.core.new_id()
-        leg_id = inject(from_number, to_number)
+        leg_id = switch.inject_incoming(from_number, to_number)
         self._incoming[leg_id] = (tenant_id, call_id)
         return call_id
 

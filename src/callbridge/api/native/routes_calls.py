@@ -5,13 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ...adapters.simswitch import EndpointScript, SimulatedSwitch
+from ...adapters.simswitch import EndpointScript
 from ...domain.calls import Call
-from ...domain.errors import Invalid
 from ...domain.events import StoredEvent
 from ...domain.parking import ParkingLot
-from ...domain.tenancy import Permission
-from ...ports.switch import Switch
 from .deps import ActorDep, ContainerDep
 
 router = APIRouter()
@@ -242,12 +239,6 @@ class SimCallStarted(BaseModel):
     call_id: str
 
 
-def _sim(switch: Switch) -> SimulatedSwitch:
-    if not isinstance(switch, SimulatedSwitch):
-        raise Invalid("the server does not run the simulated switch", code="not_simulated")
-    return switch
-
-
 @router.post(
     "/tenants/{tenant_id}/sim/calls",
     response_model=SimCallStarted,
@@ -258,15 +249,13 @@ def _sim(switch: Switch) -> SimulatedSwitch:
 async def sim_call(
     tenant_id: str, body: SimCall, actor: ActorDep, c: ContainerDep
 ) -> SimCallStarted:
-    _sim(c.switch)
     call_id = await c.calls.simulate_inbound(actor, tenant_id, body.from_number, body.to)
     return SimCallStarted(call_id=call_id)
 
 
 @router.get("/sim/endpoints", response_model=dict[str, EndpointScript], tags=["simulator"])
 def sim_scripts(actor: ActorDep, c: ContainerDep) -> dict[str, EndpointScript]:
-    actor.require(Permission.SIMULATOR_CONTROL)
-    return _sim(c.switch).scripts()
+    return dict(c.simulator.scripts(actor))
 
 
 @router.put(
@@ -275,16 +264,14 @@ def sim_scripts(actor: ActorDep, c: ContainerDep) -> dict[str, EndpointScript]:
     tags=["simulator"],
     summary="Script how a number behaves when dialled (answer, busy, no_answer, ...)",
 )
-def sim_set_script(
+async def sim_set_script(
     number: str, body: EndpointScript, actor: ActorDep, c: ContainerDep
 ) -> EndpointScript:
-    actor.require(Permission.SIMULATOR_CONTROL)
-    _sim(c.switch).set_script(number, body)
+    await c.simulator.set_script(actor, number, body)
     return body
 
 
 @router.delete("/sim/endpoints/{number}", status_code=204, tags=["simulator"])
-def sim_clear_script(number: str, actor: ActorDep, c: ContainerDep) -> Response:
-    actor.require(Permission.SIMULATOR_CONTROL)
-    _sim(c.switch).clear_script(number)
+async def sim_clear_script(number: str, actor: ActorDep, c: ContainerDep) -> Response:
+    await c.simulator.clear_script(actor, number)
     return Response(status_code=204)
