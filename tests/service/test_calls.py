@@ -455,3 +455,45 @@ async def test_operations_on_ended_or_unanswered_legs_are_refused(world: World) 
         await w.c.calls.hold(w.admin, w.tenant, call.id, ringing.id)
     assert exc.value.code == "leg_not_answered"
     assert w.c.calls.calls[call.id].model_dump() == before
+
+
+async def test_transfer_and_conference_refusals(world: World) -> None:
+    w = world
+    call, a, b = await connected(w)
+    with pytest.raises(NotFound) as e1:
+        await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "999")
+    assert e1.value.code == "extension_not_found"
+    await w.c.calls.add_party(w.admin, w.tenant, call.id, "103")
+    await w.settle()
+    before = w.c.calls.calls[call.id].model_dump()
+    with pytest.raises(DomainError) as e2:
+        await w.c.calls.transfer(w.admin, w.tenant, call.id, b, "104")
+    assert e2.value.code == "leg_in_conference"
+    assert w.c.calls.calls[call.id].model_dump() == before
+    _, slot = await w.c.calls.park(w.admin, w.tenant, call.id, b)
+    w.sim.set_script("104", EndpointScript(answer_after=30))
+    await w.c.calls.unpark(w.admin, w.tenant, slot, w.ext["104"])
+    with pytest.raises(DomainError) as e3:
+        await w.c.calls.unpark(w.admin, w.tenant, slot, w.ext["101"])
+    assert e3.value.code == "unpark_in_progress"
+
+
+async def test_add_party_needs_a_connected_call(world: World) -> None:
+    w = world
+    w.sim.set_script("102", EndpointScript(answer_after=30))
+    call = await w.c.calls.originate(w.admin, w.tenant, w.ext["101"], "102")
+    await w.settle()
+    with pytest.raises(DomainError) as exc:
+        await w.c.calls.add_party(w.admin, w.tenant, call.id, "103")
+    assert exc.value.code == "call_not_bridged"
+
+
+async def test_a_failed_command_leaves_the_parking_lot_as_it_was(world: World) -> None:
+    w = world
+    call, a, b = await connected(w)
+    w.sim.remote_hangup(b)  # the switch knows, the core has not heard yet
+    with pytest.raises(DomainError):
+        await w.c.calls.park(w.admin, w.tenant, call.id, b, "703")
+    assert w.c.calls.parking_lot(w.admin, w.tenant).slots == {}
+    await w.settle()
+    assert call.id not in w.c.calls.calls

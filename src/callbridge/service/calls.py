@@ -694,8 +694,11 @@ class CallService:
             raise Invalid("a call cannot be joined with itself", code="join_same_call")
         first, second = sorted([call_id, other_call_id])
         async with self._locks(first), self._locks(second):
-            a = _Draft(self.calls[call_id].model_copy(deep=True))
-            b = _Draft(self.calls[other_call_id].model_copy(deep=True))
+            live_a, live_b = self.calls.get(call_id), self.calls.get(other_call_id)
+            if live_a is None or live_b is None:  # ended while we waited for the locks
+                raise NotFound("call", call_id if live_a is None else other_call_id)
+            a = _Draft(live_a.model_copy(deep=True))
+            b = _Draft(live_b.model_copy(deep=True))
             a.call.require_active()
             b.call.require_active()
             await self._merge(a, b)

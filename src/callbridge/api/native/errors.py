@@ -22,6 +22,7 @@ from ...domain.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from ...ports.switch import SwitchError
 from ..json import Json
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (IllegalTransition, 409),
     (PermissionDenied, 403),
     (Unauthenticated, 401),
+    (SwitchError, 409),  # the switch refused: its state moved on (a party hung up ...)
 ]
 
 
@@ -41,7 +43,7 @@ def status_of(exc: DomainError) -> int:
     for kind, status in STATUS:
         if isinstance(exc, kind):
             return status
-    return 502 if exc.code.startswith("switch") else 400
+    return 400
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
