@@ -50,14 +50,19 @@ def _config_event(type_: str, **data: Any) -> DomainEvent:
     return DomainEvent(type=type_, category=EventCategory.CONFIG, data=data)
 
 
-def _patched(model: M, changes: dict[str, Any]) -> M:
-    """A validated copy of ``model`` with ``changes`` applied (pydantic validates the result)."""
+def _validated(model: type[M], data: dict[str, Any]) -> M:
+    """``model`` built from ``data``, or :class:`Invalid` naming the first bad field."""
     try:
-        return type(model).model_validate({**model.model_dump(), **changes})
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise Invalid(f"{field}: {first['msg']}", code="invalid_field", field=field) from None
+
+
+def _patched(model: M, changes: dict[str, Any]) -> M:
+    """A validated copy of ``model`` with ``changes`` applied."""
+    return _validated(type(model), {**model.model_dump(), **changes})
 
 
 class Directory:
@@ -381,14 +386,9 @@ class Directory:
     ) -> Extension:
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
-        try:
-            ext = Extension.model_validate(
-                {**fields, "id": extension_id or self.core.new_id(), "tenant_id": tenant_id}
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise Invalid(f"{field}: {first['msg']}", code="invalid_field", field=field) from None
+        ext = _validated(
+            Extension, {**fields, "id": extension_id or self.core.new_id(), "tenant_id": tenant_id}
+        )
         check_extension_number(ext.number)
         self._check_number_free(tenant_id, ext.number, None)
         check_limits(tenant.limits, self.usage(tenant_id, [*self.extensions_of(tenant_id), ext]))
@@ -502,14 +502,9 @@ class Directory:
     ) -> Queue:
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
-        try:
-            queue = Queue.model_validate(
-                {**fields, "id": queue_id or self.core.new_id(), "tenant_id": tenant_id}
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise Invalid(f"{field}: {first['msg']}", code="invalid_field", field=field) from None
+        queue = _validated(
+            Queue, {**fields, "id": queue_id or self.core.new_id(), "tenant_id": tenant_id}
+        )
         self._check_queue(queue)
         usage = self.usage(tenant_id)
         usage.queues += 1
