@@ -17,7 +17,7 @@ from .ports.storage import Storage
 from .ports.switch import Switch
 from .service.calls import CallService
 from .service.core import Core
-from .service.directory import Directory
+from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
 from .service.streams import EventStreams
 from .settings import Settings
@@ -43,6 +43,7 @@ class Container:
     calls: CallService
     streams: EventStreams
     simulator: Simulator
+    access: AccessAdmin
 
     @property
     def switch(self) -> Switch:
@@ -95,4 +96,5 @@ def build(
         calls=CallService(core, directory),
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
+        access=AccessAdmin(directory),
     )

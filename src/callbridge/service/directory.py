@@ -609,3 +609,90 @@ class Directory:
 
     def agent_states_of(self, tenant_id: str) -> list[AgentState]:
         return [self._agent(e) for e in self.extensions_of(tenant_id) if e.is_agent]
+
+
+class AccessAdmin:
+    """Principals and tokens managed over the API (permission ``Token Admin``).
+
+    A tenant-level admin manages its own tenant's principals; a telco-level admin those of its
+    telco. Nobody can hand out a role carrying a permission they do not hold themselves.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.d = directory
+
+    def _manages(self, actor: Actor, principal: Principal) -> bool:
+        me = actor.principal
+        if me.level is Level.TELCO:
+            return me.telco_id in ("system", principal.telco_id)
+        return principal.level is Level.TENANT and principal.tenant_id == me.tenant_id
+
+    def principal(self, actor: Actor, principal_id: str) -> Principal:
+        actor.require(Permission.TOKEN_ADMIN)
+        principal = self.d.principals.get(principal_id)
+        if principal is None or not self._manages(actor, principal):
+            raise NotFound("principal", principal_id)
+        return principal
+
+    def principals(self, actor: Actor) -> list[Principal]:
+        actor.require(Permission.TOKEN_ADMIN)
+        found = [p for p in self.d.principals.values() if self._manages(actor, p)]
+        return sorted(found, key=lambda p: p.name)
+
+    async def create_principal(
+        self,
+        actor: Actor,
+        name: str,
+        level: Level,
+        role_ids: list[str],
+        tenant_id: str | None,
+        extension_id: str | None,
+    ) -> Principal:
+        actor.require(Permission.TOKEN_ADMIN)
+        if level is Level.TELCO and not actor.is_telco:
+            raise PermissionDenied("only a telco-level user can create telco-level users")
+        if level is Level.TENANT:
+            if tenant_id is None:
+                raise Invalid("a tenant-level user needs tenant_id", code="tenant_required")
+            self.d.tenant(actor, tenant_id)
+            if extension_id is not None:
+                self.d._owned(self.d.extensions, "extension", tenant_id, extension_id)
+        granted: set[Permission] = set()
+        for rid in role_ids:
+            role = self.d.roles.get(rid)
+            if role is None or role.tenant_id not in (None, tenant_id):
+                raise NotFound("role", rid)
+            granted.update(role.permissions)
+        beyond = sorted(p.value for p in granted - actor.permissions)
+        if beyond:
+            raise PermissionDenied(
+                "cannot grant permissions you do not hold: " + ", ".join(beyond),
+                code="permission_escalation",
+                permissions=beyond,
+            )
+        return await self.d.create_principal(
+            name,
+            level,
+            actor.principal.telco_id if actor.principal.telco_id != "system" else "system",
+            role_ids,
+            tenant_id=tenant_id if level is Level.TENANT else None,
+            extension_id=extension_id,
+        )
+
+    async def issue_token(self, actor: Actor, principal_id: str, name: str) -> tuple[ApiToken, str]:
+        self.principal(actor, principal_id)
+        return await self.d.issue_token(principal_id, name)
+
+    def tokens(self, actor: Actor, principal_id: str) -> list[ApiToken]:
+        self.principal(actor, principal_id)
+        found = [t for t in self.d.tokens.values() if t.principal_id == principal_id]
+        return sorted(found, key=lambda t: t.created_at)
+
+    async def revoke_token(self, actor: Actor, token_id: str) -> ApiToken:
+        actor.require(Permission.TOKEN_ADMIN)
+        for token in self.d.tokens.values():
+            if token.id == token_id:
+                principal = self.d.principals.get(token.principal_id)
+                if principal is not None and self._manages(actor, principal):
+                    return await self.d.revoke_token(token_id)
+        raise NotFound("token", token_id)
