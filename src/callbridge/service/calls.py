@@ -232,7 +232,7 @@ class CallService:
                 doc = call.model_dump(mode="json")
                 batch.puts.append(Put("calls", call.id, call.tenant_id, doc))
             batch.events.extend((call.tenant_id, e) for e in draft.events)
-        stored = await self.core.storage.commit(batch)
+        stored = await self.core.committer.commit(batch)
         start = 0
         for draft in drafts:
             mine = stored[start : start + len(draft.events)]
@@ -301,6 +301,8 @@ class CallService:
             then_dial=then_dial,
         )
         draft.emit(call.add_leg(leg))
+        # Known before the switch can answer: its events wait on the call lock until we commit.
+        self.leg_call[leg.id] = call.id
         await self.core.switch.dial(
             DialRequest(
                 leg_id=leg.id,

@@ -21,6 +21,7 @@ from ..ports.bus import EventBus
 from ..ports.clock import Clock
 from ..ports.storage import Batch, Delete, Put, Storage
 from ..ports.switch import Switch
+from .group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Core:
         self.switch = switch
         self.clock = clock
         self.new_id = ids
+        self.committer = GroupCommitter(storage)
 
     def batch(self) -> Batch:
         return Batch(occurred_at=self.clock.now())
@@ -55,7 +57,7 @@ class Core:
     async def commit(self, batch: Batch) -> list[StoredEvent]:
         if not batch:
             return []
-        stored = await self.storage.commit(batch)
+        stored = await self.committer.commit(batch)
         if stored:
             await self.bus.publish(stored)
         return stored
