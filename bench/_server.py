@@ -26,6 +26,7 @@ import uvloop
 from callbridge.api.native.app import create_app
 from callbridge.bootstrap import Container, build
 from callbridge.domain.tenancy import Level, Permission
+from callbridge.runtime import tune_gc
 from callbridge.service.auth import system_actor
 from callbridge.settings import Settings
 
@@ -92,6 +93,7 @@ async def serve(args: argparse.Namespace) -> None:
             access_log=False,
             lifespan="off",
             backlog=4096,
+            ws_per_message_deflate=False,  # as `callbridge serve` runs it
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
@@ -109,6 +111,7 @@ async def serve(args: argparse.Namespace) -> None:
                 await task  # raises what made it fail
                 return
             await asyncio.sleep(0.01)
+        tune_gc()  # as `callbridge serve` does once it is up
         write_info(Path(args.info), info)
         await task
         watcher.cancel()

@@ -38,6 +38,7 @@ from .bootstrap import Container, build
 from .demo import CREDENTIALS_FILE, seed_demo
 from .domain.errors import DomainError
 from .domain.tenancy import Level, Permission
+from .runtime import tune_gc
 from .service.auth import system_actor
 from .settings import Settings
 
@@ -287,10 +288,14 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
         access_log=True,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # Event frames are small and sent to many subscribers: deflating each one per
+        # connection costs more CPU than it saves bandwidth.
+        ws_per_message_deflate=False,
     )
     credentials: Path | None = None
 
     def started() -> None:
+        tune_gc()
         click.echo(f"callbridge listening on {listen_url}")
         if credentials is not None:
             click.echo(f"callbridge demo credentials in {credentials}")

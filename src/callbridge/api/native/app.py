@@ -67,7 +67,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Storage answers")

@@ -15,16 +15,16 @@ bearer = HTTPBearer(
 )
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     c: Container = request.app.state.container
     return c
 
 
-def actor(
+async def actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    c = container(request)
+    c: Container = request.app.state.container
     return c.directory.authenticate(credentials.credentials if credentials else None)
 
 

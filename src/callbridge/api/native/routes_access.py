@@ -48,7 +48,7 @@ class IssuedToken(TokenView):
 
 
 @router.get("/principals", response_model=list[Principal])
-def list_principals(actor: ActorDep, c: ContainerDep) -> list[Principal]:
+async def list_principals(actor: ActorDep, c: ContainerDep) -> list[Principal]:
     return c.access.principals(actor)
 
 
@@ -60,7 +60,7 @@ async def create_principal(body: PrincipalCreate, actor: ActorDep, c: ContainerD
 
 
 @router.get("/principals/{principal_id}/tokens", response_model=list[TokenView])
-def list_tokens(principal_id: str, actor: ActorDep, c: ContainerDep) -> list[TokenView]:
+async def list_tokens(principal_id: str, actor: ActorDep, c: ContainerDep) -> list[TokenView]:
     return [TokenView.of(t) for t in c.access.tokens(actor, principal_id)]
 
 

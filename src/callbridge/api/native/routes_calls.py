@@ -54,7 +54,7 @@ class DtmfBody(BaseModel):
 @router.get(
     "/tenants/{tenant_id}/calls", response_model=list[Call], tags=["calls"], summary="Live calls"
 )
-def list_calls(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Call]:
+async def list_calls(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Call]:
     return c.calls.list_calls(actor, tenant_id)
 
 
@@ -74,7 +74,7 @@ async def originate(tenant_id: str, body: Originate, actor: ActorDep, c: Contain
 @router.get(
     CALL, response_model=Call, tags=["calls"], summary="A live call; `seq` is the event it reflects"
 )
-def get_call(tenant_id: str, call_id: str, actor: ActorDep, c: ContainerDep) -> Call:
+async def get_call(tenant_id: str, call_id: str, actor: ActorDep, c: ContainerDep) -> Call:
     return c.calls.get(actor, tenant_id, call_id)
 
 
@@ -185,7 +185,7 @@ async def dtmf(
 
 
 @router.get("/tenants/{tenant_id}/parking", response_model=ParkingLot, tags=["parking"])
-def parking(tenant_id: str, actor: ActorDep, c: ContainerDep) -> ParkingLot:
+async def parking(tenant_id: str, actor: ActorDep, c: ContainerDep) -> ParkingLot:
     return c.calls.parking_lot(actor, tenant_id)
 
 
@@ -254,7 +254,7 @@ async def sim_call(
 
 
 @router.get("/sim/endpoints", response_model=dict[str, EndpointScript], tags=["simulator"])
-def sim_scripts(actor: ActorDep, c: ContainerDep) -> dict[str, EndpointScript]:
+async def sim_scripts(actor: ActorDep, c: ContainerDep) -> dict[str, EndpointScript]:
     return dict(c.simulator.scripts(actor))
 
 

@@ -34,7 +34,7 @@ class Me(BaseModel):
 
 
 @router.get("/me", response_model=Me, tags=["auth"], summary="Who the token belongs to")
-def me(actor: ActorDep) -> Me:
+async def me(actor: ActorDep) -> Me:
     p = actor.principal
     return Me(
         id=p.id,
@@ -72,7 +72,7 @@ class TenantView(BaseModel):
 
 
 @router.get("/tenants", response_model=list[Tenant], tags=["tenants"])
-def list_tenants(actor: ActorDep, c: ContainerDep) -> list[Tenant]:
+async def list_tenants(actor: ActorDep, c: ContainerDep) -> list[Tenant]:
     actor.require(Permission.TENANTS_VIEW)
     return c.directory.visible_tenants(actor)
 
@@ -85,7 +85,7 @@ async def create_tenant(body: TenantCreate, actor: ActorDep, c: ContainerDep) ->
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantView, tags=["tenants"])
-def get_tenant(tenant_id: str, actor: ActorDep, c: ContainerDep) -> TenantView:
+async def get_tenant(tenant_id: str, actor: ActorDep, c: ContainerDep) -> TenantView:
     actor.require(Permission.TENANTS_VIEW)
     return TenantView(
         tenant=c.directory.tenant(actor, tenant_id), usage=c.directory.usage(tenant_id)
@@ -119,19 +119,19 @@ async def delete_product(
 
 
 @router.get("/products", response_model=list[Product], tags=["tenants"])
-def list_products(actor: ActorDep, c: ContainerDep) -> list[Product]:
+async def list_products(actor: ActorDep, c: ContainerDep) -> list[Product]:
     actor.require(Permission.TENANT_EDIT)
     return sorted(c.directory.products.values(), key=lambda p: p.name)
 
 
 @router.get("/roles", response_model=list[Role], tags=["auth"], summary="Global roles")
-def list_roles(actor: ActorDep, c: ContainerDep) -> list[Role]:
+async def list_roles(actor: ActorDep, c: ContainerDep) -> list[Role]:
     actor.require(Permission.TENANT_EDIT)
     return c.directory.roles_of(None)
 
 
 @router.get("/tenants/{tenant_id}/roles", response_model=list[Role], tags=["auth"])
-def tenant_roles(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Role]:
+async def tenant_roles(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Role]:
     actor.require(Permission.TENANTS_VIEW)
     c.directory.tenant(actor, tenant_id)
     return c.directory.roles_of(tenant_id)
@@ -163,7 +163,7 @@ class ExtensionPatch(BaseModel):
 
 
 @router.get("/tenants/{tenant_id}/extensions", response_model=list[Extension], tags=["extensions"])
-def list_extensions(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Extension]:
+async def list_extensions(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Extension]:
     actor.require(Permission.TENANTS_VIEW)
     c.directory.tenant(actor, tenant_id)
     return c.directory.extensions_of(tenant_id)
@@ -184,7 +184,9 @@ async def create_extension(
 @router.get(
     "/tenants/{tenant_id}/extensions/{extension_id}", response_model=Extension, tags=["extensions"]
 )
-def get_extension(tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep) -> Extension:
+async def get_extension(
+    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
+) -> Extension:
     actor.require(Permission.TENANTS_VIEW)
     return c.directory.extension(actor, tenant_id, extension_id)
 
@@ -221,7 +223,7 @@ class PresenceCreate(BaseModel):
 @router.get(
     "/tenants/{tenant_id}/presence-options", response_model=list[PresenceOption], tags=["agents"]
 )
-def list_presence(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[PresenceOption]:
+async def list_presence(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[PresenceOption]:
     actor.require(Permission.TENANTS_VIEW)
     c.directory.tenant(actor, tenant_id)
     return c.directory.presence_options_of(tenant_id)
@@ -268,7 +270,7 @@ def _view(state: AgentState, now: datetime) -> AgentStateView:
 
 
 @router.get("/tenants/{tenant_id}/agents", response_model=list[AgentStateView], tags=["agents"])
-def list_agents(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[AgentStateView]:
+async def list_agents(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[AgentStateView]:
     actor.require(Permission.AGENT_CONTROL)
     c.directory.tenant(actor, tenant_id)
     now = c.core.clock.now()
@@ -280,7 +282,7 @@ def list_agents(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[AgentS
     response_model=AgentStateView,
     tags=["agents"],
 )
-def get_agent_state(
+async def get_agent_state(
     tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
 ) -> AgentStateView:
     actor.require(Permission.AGENT_CONTROL)
@@ -320,7 +322,7 @@ class QueuePatch(BaseModel):
 
 
 @router.get("/tenants/{tenant_id}/queues", response_model=list[Queue], tags=["queues"])
-def list_queues(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Queue]:
+async def list_queues(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Queue]:
     actor.require(Permission.TENANTS_VIEW)
     c.directory.tenant(actor, tenant_id)
     return c.directory.queues_of(tenant_id)
@@ -334,7 +336,7 @@ async def create_queue(
 
 
 @router.get("/tenants/{tenant_id}/queues/{queue_id}", response_model=Queue, tags=["queues"])
-def get_queue(tenant_id: str, queue_id: str, actor: ActorDep, c: ContainerDep) -> Queue:
+async def get_queue(tenant_id: str, queue_id: str, actor: ActorDep, c: ContainerDep) -> Queue:
     actor.require(Permission.TENANTS_VIEW)
     return c.directory.queue(actor, tenant_id, queue_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -26,6 +27,26 @@ from .errors import error_body
 log = logging.getLogger(__name__)
 router = APIRouter()
 KEEPALIVE_S = 15.0
+
+
+class _EncodedEvents:
+    """Each event's JSON, encoded once however many subscribers it goes to."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+
+    def __call__(self, event: StoredEvent) -> bytes:
+        key = (event.tenant_id, event.seq)
+        data = self._cache.get(key)
+        if data is None:
+            data = self._cache[key] = dumps(event)
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return data
+
+
+encoded = _EncodedEvents()
 
 
 class EventPage(BaseModel):
@@ -100,7 +121,7 @@ async def events_sse(
                 yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
                     event.seq,
                     event.type.encode(),
-                    dumps(event),
+                    encoded(event),
                 )
         except StreamClosed as exc:
             yield b"event: error\ndata: %s\n\n" % dumps(
@@ -152,7 +173,7 @@ async def events_ws(websocket: WebSocket, tenant_id: str, after: int | None = No
 async def _send_events(websocket: WebSocket, stream: AsyncIterator[StoredEvent]) -> None:
     try:
         async for event in stream:
-            await websocket.send_text(dumps(event).decode())
+            await websocket.send_text(encoded(event).decode())
     except StreamClosed as exc:
         with contextlib.suppress(Exception):
             await websocket.send_text(
