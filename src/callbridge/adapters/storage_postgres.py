@@ -289,7 +289,7 @@ async def _append_events(
             (tenant_id, seq, event.type, event.category.value, occurred_at, event.call_id, data)
         )
         stored.append(
-            StoredEvent.model_construct(
+            StoredEvent(
                 tenant_id=tenant_id,
                 seq=seq,
                 type=event.type,

@@ -253,7 +253,7 @@ def _append_events(db: sqlite3.Connection, batch: Batch) -> list[StoredEvent]:
             (tenant_id, seq, event.type, event.category.value, occurred_text, event.call_id, data)
         )
         stored.append(
-            StoredEvent.model_construct(
+            StoredEvent(
                 tenant_id=tenant_id,
                 seq=seq,
                 type=event.type,
