@@ -19,6 +19,7 @@ from .service.calls import CallService
 from .service.core import Core
 from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
+from .service.sip_accounts import SipAccounts
 from .service.streams import EventStreams
 from .settings import Settings
 
@@ -44,6 +45,7 @@ class Container:
     streams: EventStreams
     simulator: Simulator
     access: AccessAdmin
+    sip_accounts: SipAccounts
 
     @property
     def switch(self) -> Switch:
@@ -55,6 +57,7 @@ class Container:
         await self.core.switch.start()
         await self.directory.load()
         await self.simulator.load()
+        await self.sip_accounts.load()
         await self.calls.start()
         log.info(
             "callbridge started (storage=%s switch=%s)",
@@ -97,4 +100,5 @@ def build(
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),
+        sip_accounts=SipAccounts(core, directory, settings.sip_realm),
     )

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     switch: Literal["simulated"] = "simulated"
     #: seconds a simulated endpoint takes to answer unless scripted otherwise
     sim_answer_after: float = Field(default=2.0, ge=0)
+    #: the SIP digest realm phones authenticate in
+    sip_realm: str = "callbridge"
     demo: bool = False
     log_level: str = "info"
     #: events buffered per live subscriber before it is dropped as a slow consumer

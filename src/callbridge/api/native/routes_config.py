@@ -18,6 +18,7 @@ from ...domain.directory import (
     RecordingType,
 )
 from ...domain.tenancy import AgentBilling, Limits, Permission, Product, Role, Tenant, Usage
+from ...service.sip_accounts import IssuedSipAccount, SipAccount
 from .deps import ActorDep, ContainerDep
 
 router = APIRouter()
@@ -352,4 +353,52 @@ async def patch_queue(
 @router.delete("/tenants/{tenant_id}/queues/{queue_id}", status_code=204, tags=["queues"])
 async def delete_queue(tenant_id: str, queue_id: str, actor: ActorDep, c: ContainerDep) -> Response:
     await c.directory.delete_queue(actor, tenant_id, queue_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- SIP accounts
+
+
+class SipAccountSet(BaseModel):
+    username: str | None = Field(default=None, description="Default: the extension number")
+    password: str | None = Field(
+        default=None, min_length=12, description="Default: a generated one, returned once"
+    )
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions/{extension_id}/sip-account",
+    response_model=SipAccount,
+    tags=["extensions"],
+    summary="The SIP username the extension's phone registers with",
+)
+async def get_sip_account(
+    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
+) -> SipAccount:
+    return c.sip_accounts.get(actor, tenant_id, extension_id)
+
+
+@router.put(
+    "/tenants/{tenant_id}/extensions/{extension_id}/sip-account",
+    response_model=IssuedSipAccount,
+    tags=["extensions"],
+    summary="Set (or generate) the phone's SIP credentials; the password is shown this once",
+)
+async def set_sip_account(
+    tenant_id: str, extension_id: str, body: SipAccountSet, actor: ActorDep, c: ContainerDep
+) -> IssuedSipAccount:
+    return await c.sip_accounts.set(
+        actor, tenant_id, extension_id, username=body.username, password=body.password
+    )
+
+
+@router.delete(
+    "/tenants/{tenant_id}/extensions/{extension_id}/sip-account",
+    status_code=204,
+    tags=["extensions"],
+)
+async def delete_sip_account(
+    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
+) -> Response:
+    await c.sip_accounts.delete(actor, tenant_id, extension_id)
     return Response(status_code=204)
