@@ -22,7 +22,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from ..domain.cdr import CallRecord
-from ..domain.events import StoredEvent
+from ..domain.events import EventCategory, StoredEvent
 from ..ports.storage import Batch, CdrPage, CdrQuery, IdempotencyRecord
 from .migrations import check_not_newer, load_migrations
 from .storage_common import (
@@ -191,7 +191,7 @@ class PostgresStorage:
                 tenant_id=tenant_id,
                 seq=row[0],
                 type=row[1],
-                category=row[2],
+                category=EventCategory(row[2]),
                 occurred_at=to_utc(row[3]),
                 call_id=row[4],
                 data=row[5],

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..domain.cdr import CallRecord
-from ..domain.events import StoredEvent
+from ..domain.events import EventCategory, StoredEvent
 from ..ports.storage import Batch, CdrPage, CdrQuery, IdempotencyRecord
 from .migrations import check_not_newer, load_migrations
 from .storage_common import (
@@ -316,7 +316,7 @@ def _event(tenant_id: str, row: Sequence[Any]) -> StoredEvent:
         tenant_id=tenant_id,
         seq=row[0],
         type=row[1],
-        category=row[2],
+        category=EventCategory(row[2]),
         occurred_at=parse_ts(row[3]),
         call_id=row[4],
         data=decode_json(row[5]),
