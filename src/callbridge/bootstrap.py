@@ -67,6 +67,7 @@ class Container:
 
     async def stop(self) -> None:
         await self.calls.stop()
+        await self.core.committer.drain()  # the writer task finishes before storage closes
         await self.core.switch.stop()
         await self.core.bus.stop()
         await self.core.storage.close()

@@ -78,3 +78,13 @@ async def test_a_put_after_a_delete_of_the_same_document_is_not_merged(
         g.commit(batch("t", "del", delete="d1")), g.commit(batch("t", "put", put="d1"))
     )
     assert await storage.get("docs", "d1") == {"id": "d1"}
+
+
+async def test_drain_waits_for_pending_commits(storage: CountingStorage) -> None:
+    g = GroupCommitter(storage)
+    pending = [asyncio.ensure_future(g.commit(batch("t", f"e{i}"))) for i in range(5)]
+    await asyncio.sleep(0)
+    await g.drain()
+    assert all(p.done() for p in pending)
+    assert await storage.last_seq("t") == 5
+    await g.drain()  # idle: returns at once

@@ -22,6 +22,11 @@ class GroupCommitter:
         self._queue: list[tuple[Batch, asyncio.Future[list[StoredEvent]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
+    async def drain(self) -> None:
+        """Wait until every commit requested so far is written (shutdown calls this)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
     async def commit(self, batch: Batch) -> list[StoredEvent]:
         future: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
         self._queue.append((batch, future))
