@@ -1,0 +1,77 @@
+"""Fixtures for the media engine tests: a running engine on a random port range, and phones."""
+
+from __future__ import annotations
+
+import random
+import wave
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from tests.media.phones import Phone, tone
+
+from callbridge.media import EmbeddedMediaEngine
+from callbridge.media.port import Codec
+
+MUSIC_FREQ = 600.0  # the test "music on hold": a plain tone, easy to detect
+
+
+def random_port_range(size: int = 200) -> tuple[int, int]:
+    """A random even-based range: parallel runs rarely overlap, and when they do the engine skips
+    ports another process holds."""
+    base = random.randrange(20000, 60000 - size, 2)
+    return base, base + size - 1
+
+
+@pytest.fixture
+def music_file(tmp_path: Path) -> Path:
+    path = tmp_path / "music.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(tone(MUSIC_FREQ, 0, 8000))  # 1 s, a whole number of cycles
+    return path
+
+
+@pytest.fixture
+async def engine(music_file: Path) -> AsyncIterator[EmbeddedMediaEngine]:
+    low, high = random_port_range()
+    eng = EmbeddedMediaEngine("127.0.0.1", low, high, music=music_file)
+    await eng.start()
+    try:
+        yield eng
+    finally:
+        await eng.stop()
+
+
+PhoneFactory = Callable[..., Awaitable[Phone]]
+
+
+@pytest.fixture
+async def phone(engine: EmbeddedMediaEngine) -> AsyncIterator[PhoneFactory]:
+    """``await phone(leg_id, freq, codec=..., dtmf_pt=...)``: a sending phone on an allocated leg
+    whose remote is set to the phone."""
+    phones: list[Phone] = []
+
+    async def make(
+        leg_id: str,
+        freq: float | None,
+        codec: Codec = "PCMU",
+        dtmf_pt: int | None = None,
+        start: bool = True,
+    ) -> Phone:
+        p = await Phone.open(freq, codec)
+        phones.append(p)
+        addr = await engine.allocate(leg_id)
+        p.target = (addr.host, addr.port)
+        await engine.set_remote(leg_id, *p.addr, codec, dtmf_pt)
+        if start:
+            p.start()
+        return p
+
+    try:
+        yield make
+    finally:
+        for p in phones:
+            await p.close()
