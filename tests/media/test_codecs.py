@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from tests.media.phones import tone, tone_ratio
 
 from callbridge.media import g711
-from callbridge.media.dtmf import DIGITS, TelephoneEvent, event_code
+from callbridge.media.dtmf import (
+    DIGITS,
+    END_PACKETS,
+    GAP_TICKS,
+    TONE_PACKETS,
+    DtmfSender,
+    TelephoneEvent,
+    event_code,
+)
 from callbridge.media.mixer import MAX_BUFFERED_FRAMES, FrameBuffer, mix_minus
 from callbridge.media.moh import MusicSource, load_default, load_wav, synthesize_default
 from callbridge.media.rtp import RtpPacket, payload_of
@@ -228,3 +236,45 @@ def test_music_loads_other_formats_and_loops(tmp_path: Path) -> None:
     assert source.frame("PCMU") == first  # looped
     with pytest.raises(ValueError):
         MusicSource(b"\x00" * 10)
+
+
+def test_dtmf_sender_packet_sequence() -> None:
+    sender = DtmfSender("1#")
+    packets = []
+    busy = []
+    for tick in range(40):
+        packet = sender.step(tick * 160)
+        busy.append(sender.busy)
+        packets.append(packet)
+        if sender.finished:
+            break
+    assert sender.finished
+    sent = [p for p in packets if p is not None]
+    assert len(sent) == 2 * (TONE_PACKETS + END_PACKETS)
+    assert len(packets) == 2 * (TONE_PACKETS + END_PACKETS) + GAP_TICKS
+    first, second = sent[:8], sent[8:]
+    for group, code in ((first, 1), (second, 11)):
+        events = [TelephoneEvent.parse(p.payload) for p in group]
+        assert {e.event for e in events} == {code}
+        assert [p.marker for p in group] == [True] + [False] * 7
+        assert [e.duration for e in events] == [160, 320, 480, 640, 800, 800, 800, 800]
+        assert [e.end for e in events] == [False] * 5 + [True] * 3
+        assert len({p.timestamp for p in group}) == 1
+    assert second[0].timestamp - first[0].timestamp == 160 * (
+        TONE_PACKETS + END_PACKETS + GAP_TICKS
+    )
+    # busy from the start packet until the last end packet, not during the gap
+    assert busy[:8] == [True] * 7 + [False] and busy[8:11] == [False] * 3
+
+
+def test_dtmf_sender_abort_finishes_the_event_in_progress() -> None:
+    sender = DtmfSender("123")
+    assert sender.step(0) is not None
+    sender.aborted = True
+    rest = []
+    while not sender.finished:
+        rest.append(sender.step(0))
+    assert [TelephoneEvent.parse(p.payload).end for p in rest if p] == [False] * 4 + [True] * 3
+    assert DtmfSender("").finished
+    with pytest.raises(ValueError):
+        DtmfSender("1x")

@@ -439,3 +439,24 @@ async def test_stop_releases_everything(music_file: Path, tmp_path: Path) -> Non
     with pytest.raises(MediaError):
         await engine.allocate("again")
     await engine.stop()  # idempotent
+
+
+async def test_rejects_bad_commands(engine: EmbeddedMediaEngine) -> None:
+    await engine.allocate("a")
+    for args in (
+        ("a", "phone.example", 4000, "PCMU"),  # not an IP address: never resolve on the loop
+        ("a", "::1", 4000, "PCMU"),  # IPv6 peer, IPv4 sockets
+        ("a", "127.0.0.1", 0, "PCMU"),
+        ("a", "127.0.0.1", 4000, "G722"),
+        ("a", "127.0.0.1", 4000, "PCMU", 13),  # telephone-event must be dynamic
+        ("nope", "127.0.0.1", 4000, "PCMU"),
+    ):
+        with pytest.raises(MediaError):
+            await engine.set_remote(*args)  # type: ignore[arg-type]
+    for call in (engine.hold("nope"), engine.connect("b", ["a", "nope"]), engine.record_pause("r")):
+        with pytest.raises(MediaError):
+            await call
+    with pytest.raises(MediaError):
+        await engine.record_start("r", [], "/tmp/never.wav")
+    await engine.disconnect("no-bridge", "a")  # idempotent
+    await engine.release("nope")

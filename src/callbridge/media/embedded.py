@@ -30,21 +30,18 @@ import contextlib
 import errno
 import ipaddress
 import logging
-import random
 import socket
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final
 
 from ..ports.clock import Clock
 from . import g711
-from .dtmf import DEFAULT_VOLUME, TelephoneEvent, event_code
-from .mixer import FrameBuffer, mix_minus
+from .dtmf import DtmfSender, TelephoneEvent
+from .legs import MASK32, Bridge, DtmfJob, Leg, Mode, Recording, peer, predict_ts
+from .mixer import mix_minus
 from .moh import MusicSource, load_default, load_wav
 from .port import Codec, DtmfListener, LegStats, MediaAddress, MediaError, RecordingInfo
 from .recording import Recorder
@@ -55,7 +52,6 @@ log = logging.getLogger(__name__)
 TICK: Final = 0.02
 MAX_CATCH_UP_TICKS: Final = 10  # after a stall longer than this (200 ms) ticks are skipped
 MASK16: Final = 0xFFFF
-MASK32: Final = 0xFFFFFFFF
 SOCKET_BUFFER: Final = 1 << 20
 DSCP_EF: Final = 0xB8  # expedited forwarding, the usual marking for voice
 
@@ -63,148 +59,9 @@ DSCP_EF: Final = 0xB8  # expedited forwarding, the usual marking for voice
 _GENERATED: Final = -1  # mixer, silence and music share the tick's timeline
 _DTMF: Final = -2
 
-DTMF_TONE_TICKS: Final = 5  # 100 ms tone per digit
-DTMF_END_PACKETS: Final = 3  # RFC 4733 2.5.1.4: the final packet is sent three times
-DTMF_GAP_TICKS: Final = 3  # 60 ms between digits
-
-
-class _Mode(Enum):
-    """What a leg hears."""
-
-    NONE = "none"  # no packets: not in a bridge, no music
-    MUSIC = "music"  # held, or music started
-    RELAY = "relay"  # its one peer's packets, forwarded as they arrive
-    MIX = "mix"  # the tick's mix-minus of the other audible legs (silence if none)
-
-
-@dataclass(eq=False)
-class _DtmfJob:
-    digits: str
-    done: asyncio.Future[None]
-    index: int = 0
-    phase: str = "start"  # start -> tone -> end -> gap -> start ...
-    count: int = 0  # packets (tone, end) or ticks (gap) so far in this phase
-    in_ts: int = 0
-    duration: int = 0
-    aborted: bool = False
-
-    def finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-
-
-class _Leg:
-    """One leg: its socket, where it sends, what it hears, its outgoing stream and counters."""
-
-    __slots__ = (
-        "audible",
-        "bridge",
-        "buffer",
-        "bytes_in",
-        "bytes_out",
-        "closed",
-        "codec",
-        "decode",
-        "dropped",
-        "dtmf_busy",
-        "dtmf_in_ts",
-        "dtmf_jobs",
-        "dtmf_pt",
-        "frame",
-        "frame_arrival",
-        "held",
-        "id",
-        "last_seen",
-        "latched_addr",
-        "latched_ssrc",
-        "mode",
-        "music",
-        "muted",
-        "packets_in",
-        "packets_out",
-        "port",
-        "pos_time",
-        "pos_ts",
-        "pt",
-        "recordings",
-        "relay_table",
-        "relay_to",
-        "remote",
-        "seq",
-        "src_leg",
-        "src_ssrc",
-        "ssrc",
-        "transport",
-        "ts_off",
-    )
-
-    def __init__(self, leg_id: str, port: int) -> None:
-        self.id = leg_id
-        self.port = port
-        self.transport: asyncio.DatagramTransport | None = None
-        self.closed: asyncio.Future[None] | None = None
-        # where to send; latched_addr is the source actually seen (None: not latched yet)
-        self.remote: Any = None
-        self.latched_addr: Any = None
-        self.latched_ssrc = -1
-        self.codec: Codec | None = None
-        self.pt = -1  # audio payload type; -1 until set_remote, so every packet is dropped
-        self.dtmf_pt = -1
-        # control state
-        self.bridge: _Bridge | None = None
-        self.held = False
-        self.muted = False
-        self.music = False
-        self.recordings: set[str] = set()
-        # derived by _rewire
-        self.mode = _Mode.NONE
-        self.audible = True
-        self.relay_to: _Leg | None = None
-        self.relay_table: bytes | None = None
-        self.decode = False
-        # receive buffer and the tick's frame
-        self.buffer = FrameBuffer()
-        self.frame: bytes | None = None
-        self.frame_arrival = 0.0
-        # outgoing stream: one SSRC, seq +1 per packet, ts = source ts + offset of that source
-        self.ssrc = random.getrandbits(32)
-        self.seq = random.getrandbits(16)
-        self.pos_ts = random.getrandbits(32)  # the stream's timestamp at pos_time
-        self.pos_time: float | None = None
-        self.src_leg: _Leg | None = None
-        self.src_ssrc = -3  # matches no source, so the first packet sets the offset
-        self.ts_off = 0
-        # DTMF
-        self.dtmf_in_ts = -1
-        self.dtmf_jobs: deque[_DtmfJob] = deque()
-        self.dtmf_busy = False  # an event is being sent: nothing else goes to the leg
-        # statistics
-        self.packets_in = 0
-        self.bytes_in = 0
-        self.packets_out = 0
-        self.bytes_out = 0
-        self.dropped = 0
-        self.last_seen: float | None = None
-
-    @property
-    def hears_music(self) -> bool:
-        return self.held or self.music
-
-
-@dataclass(eq=False)
-class _Bridge:
-    id: str
-    legs: list[_Leg] = field(default_factory=list)
-
-
-@dataclass(eq=False)
-class _Recording:
-    recorder: Recorder
-    legs: list[_Leg]
-
 
 class _LegProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine: EmbeddedMediaEngine, leg: _Leg) -> None:
+    def __init__(self, engine: EmbeddedMediaEngine, leg: Leg) -> None:
         self._engine = engine
         self._leg = leg
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -269,15 +126,15 @@ class EmbeddedMediaEngine:
         self._relatch_after = relatch_after
         self.on_dtmf = None
 
-        self._legs: dict[str, _Leg] = {}
+        self._legs: dict[str, Leg] = {}
         self._used_ports: set[int] = set()
-        self._bridges: dict[str, _Bridge] = {}
-        self._recordings: dict[str, _Recording] = {}
+        self._bridges: dict[str, Bridge] = {}
+        self._recordings: dict[str, Recording] = {}
         # what the tick has to do, kept up to date by _rewire
-        self._mix_bridges: set[_Bridge] = set()
-        self._music_legs: set[_Leg] = set()
-        self._decode_legs: set[_Leg] = set()
-        self._dtmf_legs: set[_Leg] = set()
+        self._mix_bridges: set[Bridge] = set()
+        self._music_legs: set[Leg] = set()
+        self._decode_legs: set[Leg] = set()
+        self._dtmf_legs: set[Leg] = set()
 
         self._running = False
         self._task: asyncio.Task[None] | None = None
@@ -322,7 +179,7 @@ class EmbeddedMediaEngine:
         if leg is not None:
             return MediaAddress(self._public_host, leg.port)
         sock, port = self._bind_free_port()
-        leg = _Leg(leg_id, port)
+        leg = Leg(leg_id, port)
         self._legs[leg_id] = leg
         self._used_ports.add(port)
         loop = asyncio.get_running_loop()
@@ -378,6 +235,8 @@ class EmbeddedMediaEngine:
             ip = ipaddress.ip_address(host)
         except ValueError:
             raise MediaError(f"remote host must be an IP address: {host!r}") from None
+        if (ip.version == 6) != (self._family == socket.AF_INET6):
+            raise MediaError(f"remote {host} is not reachable from RTP sockets on {self._host}")
         if not 0 < port <= 65535:
             raise MediaError(f"bad remote port {port}")
         leg.remote = (str(ip), port)
@@ -412,14 +271,14 @@ class EmbeddedMediaEngine:
             transport.close()
             await closed  # the socket is closed when this returns
 
-    def _forget(self, leg: _Leg) -> None:
+    def _forget(self, leg: Leg) -> None:
         if self._legs.get(leg.id) is leg:
             del self._legs[leg.id]
         self._used_ports.discard(leg.port)
         self._music_legs.discard(leg)
         self._decode_legs.discard(leg)
         self._dtmf_legs.discard(leg)
-        leg.mode = _Mode.NONE
+        leg.mode = Mode.NONE
         leg.relay_to = None
 
     def stats(self, leg_id: str) -> LegStats:
@@ -439,8 +298,8 @@ class EmbeddedMediaEngine:
         legs = [self._leg(leg_id) for leg_id in leg_ids]
         bridge = self._bridges.get(bridge_id)
         if bridge is None:
-            bridge = self._bridges[bridge_id] = _Bridge(bridge_id)
-        affected: list[_Leg] = []
+            bridge = self._bridges[bridge_id] = Bridge(bridge_id)
+        affected: list[Leg] = []
         for leg in legs:
             leg.music = False  # music is for legs outside any bridge
             if leg.bridge is bridge:
@@ -458,7 +317,7 @@ class EmbeddedMediaEngine:
             return
         self._rewire([leg, *self._leave_bridge(leg)])
 
-    def _leave_bridge(self, leg: _Leg) -> list[_Leg]:
+    def _leave_bridge(self, leg: Leg) -> list[Leg]:
         """Take ``leg`` out of its bridge; return the legs left in it (to rewire)."""
         bridge = leg.bridge
         assert bridge is not None
@@ -509,7 +368,7 @@ class EmbeddedMediaEngine:
             recorder = Recorder(recording_id, tuple(leg_ids), Path(path), self._now())
         except OSError as exc:
             raise MediaError(f"cannot write recording {path}: {exc}") from exc
-        self._recordings[recording_id] = _Recording(recorder, legs)
+        self._recordings[recording_id] = Recording(recorder, legs)
         for leg in legs:
             leg.recordings.add(recording_id)
         self._rewire(legs)
@@ -532,7 +391,7 @@ class EmbeddedMediaEngine:
             raise MediaError(f"recording {recording_id} failed: {error}") from error
         return info
 
-    def _recording(self, recording_id: str) -> _Recording:
+    def _recording(self, recording_id: str) -> Recording:
         rec = self._recordings.get(recording_id)
         if rec is None:
             raise MediaError(f"no recording {recording_id}")
@@ -546,87 +405,54 @@ class EmbeddedMediaEngine:
         if leg.dtmf_pt < 0:
             raise MediaError(f"leg {leg_id}: no telephone-event payload type negotiated")
         try:
-            for digit in digits:
-                event_code(digit)
+            sender = DtmfSender(digits, g711.FRAME_SAMPLES)
         except ValueError as exc:
             raise MediaError(str(exc)) from None
-        if not digits:
+        if sender.finished:  # no digits
             return
-        job = _DtmfJob(digits.upper(), asyncio.get_running_loop().create_future())
+        job = DtmfJob(sender, asyncio.get_running_loop().create_future())
         leg.dtmf_jobs.append(job)
         self._dtmf_legs.add(leg)
         self._wake.set()
         try:
             await asyncio.shield(job.done)
         except asyncio.CancelledError:
-            job.aborted = True  # the event in progress still gets its end packets
+            sender.aborted = True  # the event in progress still gets its end packets
             raise
 
-    def _dtmf_step(self, leg: _Leg, now: float, gen_ts: int) -> None:
+    def _dtmf_step(self, leg: Leg, now: float, gen_ts: int) -> None:
         """Advance the leg's DTMF sending by one tick (one packet at most)."""
         job = leg.dtmf_jobs[0]
-        if job.phase == "start":
-            if job.aborted or job.index >= len(job.digits):
-                self._dtmf_job_done(leg)
-                return
-            job.in_ts = gen_ts
-            job.duration = g711.FRAME_SAMPLES
-            job.phase, job.count = "tone", 1
-            leg.dtmf_busy = True
+        sender = job.sender
+        packet = sender.step(gen_ts)
+        if packet is not None:
+            marker = 0x80 if packet.marker else 0
+            self._send(
+                leg, packet.payload, leg.dtmf_pt | marker, None, _DTMF, packet.timestamp, now
+            )
+            # the stream's clock is at the end of what the event has covered so far
+            leg.pos_ts = (leg.pos_ts + packet.duration) & MASK32
+        if sender.busy != leg.dtmf_busy:  # nothing else reaches the leg while an event is on
+            leg.dtmf_busy = sender.busy
             self._rewire(self._with_bridge_mates(leg))
-            self._send_event(leg, job, end=False, marker=0x80, now=now)
-        elif job.phase == "tone":
-            if job.count < DTMF_TONE_TICKS:
-                job.duration += g711.FRAME_SAMPLES
-                job.count += 1
-                self._send_event(leg, job, end=False, marker=0, now=now)
-                return
-            job.phase, job.count = "end", 0
-            self._dtmf_step(leg, now, gen_ts)
-        elif job.phase == "end":
-            self._send_event(leg, job, end=True, marker=0, now=now)
-            job.count += 1
-            if job.count == DTMF_END_PACKETS:
-                job.index += 1
-                job.phase, job.count = "gap", 0
-                leg.dtmf_busy = False
-                self._rewire(self._with_bridge_mates(leg))
-                if job.index >= len(job.digits) or job.aborted:
-                    self._dtmf_job_done(leg)
-        else:  # gap: the leg hears its bridge again between digits
-            job.count += 1
-            if job.count >= DTMF_GAP_TICKS:
-                job.phase = "start"
-
-    def _send_event(self, leg: _Leg, job: _DtmfJob, *, end: bool, marker: int, now: float) -> None:
-        event = TelephoneEvent(
-            event=event_code(job.digits[job.index]),
-            end=end,
-            volume=DEFAULT_VOLUME,
-            duration=job.duration,
-        )
-        self._send(leg, bytes(event), leg.dtmf_pt | marker, None, _DTMF, job.in_ts, now)
-        # the stream's clock is at the end of what the event has covered so far
-        leg.pos_ts = (leg.pos_ts + job.duration) & MASK32
-
-    def _dtmf_job_done(self, leg: _Leg) -> None:
-        leg.dtmf_jobs.popleft().finish()
-        if not leg.dtmf_jobs:
-            self._dtmf_legs.discard(leg)
+        if sender.finished:
+            leg.dtmf_jobs.popleft().finish()
+            if not leg.dtmf_jobs:
+                self._dtmf_legs.discard(leg)
 
     # ------------------------------------------------------------------ wiring
 
-    def _with_bridge_mates(self, leg: _Leg) -> list[_Leg]:
+    def _with_bridge_mates(self, leg: Leg) -> list[Leg]:
         return list(leg.bridge.legs) if leg.bridge is not None else [leg]
 
-    def _rewire(self, legs: Iterable[_Leg]) -> None:
+    def _rewire(self, legs: Iterable[Leg]) -> None:
         """Recompute what ``legs`` hear and which of them the tick must serve.
 
         Every leg whose situation may have changed must be passed, and with it the other members
         of its bridge (``_with_bridge_mates``): a leg's mode depends on its peers' flags.
         """
         legs = list(dict.fromkeys(legs))
-        bridges: set[_Bridge] = set()
+        bridges: set[Bridge] = set()
         for leg in legs:
             leg.audible = not leg.held and not leg.muted
         for leg in legs:
@@ -634,16 +460,16 @@ class EmbeddedMediaEngine:
             if self._legs.get(leg.id) is not leg:  # released
                 continue
             if leg.hears_music:
-                leg.mode = _Mode.MUSIC
+                leg.mode = Mode.MUSIC
             elif bridge is None:
-                leg.mode = _Mode.NONE
-            elif len(bridge.legs) == 2 and _peer(leg).audible:
-                leg.mode = _Mode.RELAY
+                leg.mode = Mode.NONE
+            elif len(bridge.legs) == 2 and peer(leg).audible:
+                leg.mode = Mode.RELAY
             else:
-                leg.mode = _Mode.MIX
+                leg.mode = Mode.MIX
             if bridge is not None:
                 bridges.add(bridge)
-            if leg.mode is _Mode.MUSIC:
+            if leg.mode is Mode.MUSIC:
                 self._music_legs.add(leg)
             else:
                 self._music_legs.discard(leg)
@@ -663,13 +489,13 @@ class EmbeddedMediaEngine:
         for leg in legs:
             if self._legs.get(leg.id) is not leg:
                 continue
-            if leg.mode is _Mode.RELAY and not leg.dtmf_busy and leg.codec is not None:
-                source = _peer(leg)
+            if leg.mode is Mode.RELAY and not leg.dtmf_busy and leg.codec is not None:
+                source = peer(leg)
                 if source.codec is not None:
                     source.relay_to = leg
                     source.relay_table = g711.transcode_table(source.codec, leg.codec)
         for bridge in bridges:
-            if bridge.legs and any(m.mode is _Mode.MIX for m in bridge.legs):
+            if bridge.legs and any(m.mode is Mode.MIX for m in bridge.legs):
                 self._mix_bridges.add(bridge)
             else:
                 self._mix_bridges.discard(bridge)
@@ -677,7 +503,7 @@ class EmbeddedMediaEngine:
 
     # ------------------------------------------------------------------ packets in
 
-    def _on_packet(self, leg: _Leg, data: bytes, addr: Any) -> None:
+    def _on_packet(self, leg: Leg, data: bytes, addr: Any) -> None:
         size = len(data)
         leg.packets_in += 1
         leg.bytes_in += size
@@ -709,7 +535,7 @@ class EmbeddedMediaEngine:
             return
         # Relay. Inlined rather than calling _send: this is the per-packet path.
         if out.src_leg is not leg or out.src_ssrc != ssrc:
-            out.ts_off = (_predict_ts(out, now) - ts) & MASK32
+            out.ts_off = (predict_ts(out, now) - ts) & MASK32
             out.src_leg = leg
             out.src_ssrc = ssrc
             marker = 0x80
@@ -729,7 +555,7 @@ class EmbeddedMediaEngine:
             out.packets_out += 1
             out.bytes_out += len(packet)
 
-    def _latch(self, leg: _Leg, addr: Any, ssrc: int, now: float) -> bool:
+    def _latch(self, leg: Leg, addr: Any, ssrc: int, now: float) -> bool:
         """Decide whether a packet from ``addr`` (not the latched address) is accepted; if so,
         send to ``addr`` from now on."""
         if (
@@ -744,7 +570,7 @@ class EmbeddedMediaEngine:
         return False
 
     def _on_event_packet(
-        self, leg: _Leg, payload: bytes, second: int, ts: int, ssrc: int, now: float
+        self, leg: Leg, payload: bytes, second: int, ts: int, ssrc: int, now: float
     ) -> None:
         if len(payload) < 4:
             leg.dropped += 1
@@ -767,10 +593,10 @@ class EmbeddedMediaEngine:
 
     def _send(
         self,
-        out: _Leg,
+        out: Leg,
         payload: bytes,
         pt_marker: int,
-        src_leg: _Leg | None,
+        src_leg: Leg | None,
         src_key: int,
         in_ts: int,
         now: float,
@@ -781,7 +607,7 @@ class EmbeddedMediaEngine:
         if transport is None or out.remote is None:
             return
         if out.src_leg is not src_leg or out.src_ssrc != src_key:
-            out.ts_off = (_predict_ts(out, now) - in_ts) & MASK32
+            out.ts_off = (predict_ts(out, now) - in_ts) & MASK32
             out.src_leg = src_leg
             out.src_ssrc = src_key
             pt_marker |= 0x80
@@ -852,7 +678,7 @@ class EmbeddedMediaEngine:
                 if m.audible and m.frame is not None:
                     frames[m.id] = m.frame
             for leg in bridge.legs:
-                if leg.mode is not _Mode.MIX or leg.dtmf_busy or leg.codec is None:
+                if leg.mode is not Mode.MIX or leg.dtmf_busy or leg.codec is None:
                     continue
                 pcm = mix_minus(frames, leg.id)
                 payload = (
@@ -885,7 +711,7 @@ class EmbeddedMediaEngine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _leg(self, leg_id: str) -> _Leg:
+    def _leg(self, leg_id: str) -> Leg:
         leg = self._legs.get(leg_id)
         if leg is None:
             raise MediaError(f"no media leg {leg_id}")
@@ -894,19 +720,3 @@ class EmbeddedMediaEngine:
     def _check_running(self) -> None:
         if not self._running:
             raise MediaError("media engine is not running")
-
-
-def _peer(leg: _Leg) -> _Leg:
-    """The other leg of a two-leg bridge."""
-    assert leg.bridge is not None
-    a, b = leg.bridge.legs
-    return b if a is leg else a
-
-
-def _predict_ts(out: _Leg, now: float) -> int:
-    """The timestamp ``out``'s stream should carry at ``now``: where it was plus the wall time
-    since (at least one frame, so timestamps never repeat)."""
-    if out.pos_time is None:
-        return out.pos_ts
-    elapsed = round((now - out.pos_time) * g711.SAMPLE_RATE)
-    return (out.pos_ts + max(elapsed, g711.FRAME_SAMPLES)) & MASK32

@@ -1,0 +1,314 @@
+"""Concurrent bridged calls through the embedded media engine on one core (not run in CI).
+
+    .venv/bin/python bench/media.py                      # step 100, 200, ... until loss
+    .venv/bin/python bench/media.py --calls 400 --duration 10
+
+The engine runs in its own process pinned to one CPU (``--engine-cpu``, default 0) on uvloop
+(``--loop asyncio`` for the stock loop). The "phones" run in this process, pinned to another CPU
+(``--phones-cpu``, default 1): one UDP socket that sends, for every call, a 20 ms µ-law packet to
+each of the call's two legs 50 times a second (100 packets/s per call into the engine, 100 out),
+and counts what the engine relays back. The engine latches every leg to that socket, and the
+source port of each packet the socket receives tells which leg it came out of.
+
+Each payload carries the phones' tick number and send time (the engine does not touch payloads
+of same-codec relays), so only packets sent inside the measuring window are counted, however late
+they arrive, and the one-way latency through the engine is measured. Loss is
+``1 - received / sent`` over the window (after a drain); engine CPU is its user+system time over
+the window divided by the window. A step passes with loss < 0.1 %. Figures from a shared machine
+vary: run it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import random
+import resource
+import select
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from callbridge.media import EmbeddedMediaEngine
+
+TICK = 0.02
+PAYLOAD = 160
+HOST = "127.0.0.1"
+_STAMP = struct.Struct("!Id")  # tick number, send time: the first 12 payload bytes
+_SEQ_TS = struct.Struct("!HI")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------- engine process
+
+
+def engine_process(conn: Connection, cpu: int, port_min: int, port_max: int, loop: str) -> None:
+    os.sched_setaffinity(0, {cpu})
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(_engine_serve(conn, port_min, port_max))
+    else:
+        asyncio.run(_engine_serve(conn, port_min, port_max))
+
+
+async def _engine_serve(conn: Connection, port_min: int, port_max: int) -> None:
+    engine = EmbeddedMediaEngine(HOST, port_min, port_max)
+    await engine.start()
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[Any] = asyncio.Queue()
+    loop.add_reader(conn.fileno(), lambda: commands.put_nowait(conn.recv()))
+    legs: list[str] = []
+    try:
+        while True:
+            command, *args = await commands.get()
+            if command == "setup":
+                calls, phone_host, phone_port = args
+                ports = []
+                for i in range(calls):
+                    pair = [f"{i}a", f"{i}b"]
+                    for leg in pair:
+                        address = await engine.allocate(leg)
+                        ports.append(address.port)
+                        await engine.set_remote(leg, phone_host, phone_port, "PCMU")
+                    await engine.connect(f"bridge{i}", pair)
+                    legs += pair
+                conn.send(ports)
+            elif command == "mark":
+                packets_in = packets_out = dropped = 0
+                for leg in legs:
+                    stats = engine.stats(leg)
+                    packets_in += stats.packets_in
+                    packets_out += stats.packets_out
+                    dropped += stats.dropped
+                conn.send((_cpu_seconds(), packets_in, packets_out, dropped, engine.late_ticks))
+            elif command == "teardown":
+                for leg in legs:
+                    await engine.release(leg)
+                legs = []
+                conn.send("ok")
+            elif command == "quit":
+                return
+    finally:
+        loop.remove_reader(conn.fileno())
+        await engine.stop()
+
+
+# --------------------------------------------------------------------------- phones
+
+
+@dataclass
+class StepResult:
+    calls: int
+    sent: int
+    received: int
+    engine_in: int
+    engine_out: int
+    engine_dropped: int
+    engine_cpu: float  # fraction of one core
+    phones_cpu: float
+    send_late_ms: float  # worst lateness of the phones' 20 ms send batches
+    p50_ms: float
+    p99_ms: float
+    duration: float
+
+    @property
+    def loss(self) -> float:
+        return 1 - self.received / self.sent if self.sent else 1.0
+
+
+def _open_phone_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, 32 << 20)
+            break
+        except PermissionError:
+            continue
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    return sock
+
+
+def run_step(conn: Connection, calls: int, duration: float, warmup: float = 1.0) -> StepResult:
+    sock = _open_phone_socket()
+    try:
+        conn.send(("setup", calls, HOST, sock.getsockname()[1]))
+        ports: list[int] = conn.recv()
+        targets = [(HOST, port) for port in ports]
+        packets = []
+        for _ in ports:
+            packet = bytearray(12 + PAYLOAD)
+            packet[0] = 0x80  # V=2, PT 0 (PCMU)
+            struct.pack_into("!I", packet, 8, random.getrandbits(32))
+            packet[24:] = b"\xff" * (PAYLOAD - 12)
+            packets.append(packet)
+
+        first_tick = round(warmup / TICK)
+        last_tick = first_tick + round(duration / TICK)  # exclusive
+        sent = received = 0
+        latencies: list[float] = []
+        worst_late = 0.0
+        buf = bytearray(2048)
+        mark0: Any = None
+        cpu0 = 0.0
+
+        tick = 0
+        start = time.monotonic()
+        next_at = start
+        drain_until = None
+        while True:
+            now = time.monotonic()
+            if drain_until is None and now >= next_at:
+                if tick == first_tick:
+                    conn.send(("mark",))
+                    mark0 = conn.recv()
+                    cpu0 = _cpu_seconds()
+                if tick == last_tick:
+                    drain_until = now + 0.5
+                else:
+                    worst_late = max(worst_late, now - next_at) if tick >= first_tick else 0
+                    stamp = _STAMP.pack(tick, now)
+                    seq_ts = (tick & 0xFFFF, (tick * 160) & 0xFFFFFFFF)
+                    for packet, target in zip(packets, targets, strict=True):
+                        _SEQ_TS.pack_into(packet, 2, *seq_ts)
+                        packet[12:24] = stamp
+                        sock.sendto(packet, target)
+                    if tick >= first_tick:
+                        sent += len(packets)
+                    tick += 1
+                    next_at += TICK
+            if drain_until is not None and now >= drain_until:
+                break
+            wait = (drain_until if drain_until is not None else next_at) - time.monotonic()
+            select.select([sock], [], [], max(0.0, wait))
+            while True:
+                try:
+                    size = sock.recv_into(buf)
+                except BlockingIOError:
+                    break
+                if size < 24:
+                    continue
+                sent_tick, sent_at = _STAMP.unpack_from(buf, 12)
+                if first_tick <= sent_tick < last_tick:
+                    received += 1
+                    if received % 7 == 0:
+                        latencies.append(time.monotonic() - sent_at)
+        cpu1 = _cpu_seconds()
+        conn.send(("mark",))
+        mark1 = conn.recv()
+        conn.send(("teardown",))
+        conn.recv()
+    finally:
+        sock.close()
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return (
+            1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0
+        )
+
+    # The marks span the window and the 0.5 s drain, but packets only flow during the window.
+    window = duration
+    return StepResult(
+        calls=calls,
+        sent=sent,
+        received=received,
+        engine_in=mark1[1] - mark0[1],
+        engine_out=mark1[2] - mark0[2],
+        engine_dropped=mark1[3] - mark0[3],
+        engine_cpu=(mark1[0] - mark0[0]) / window,
+        phones_cpu=(cpu1 - cpu0) / window,
+        send_late_ms=1000 * worst_late,
+        p50_ms=pct(0.5),
+        p99_ms=pct(0.99),
+        duration=duration,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, nargs="*", help="call counts to run (default: steps)")
+    parser.add_argument("--step", type=int, default=100)
+    parser.add_argument("--max-calls", type=int, default=1500)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--engine-cpu", type=int, default=0)
+    parser.add_argument("--phones-cpu", type=int, default=1)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--port-min", type=int, default=40000)
+    args = parser.parse_args()
+
+    os.sched_setaffinity(0, {args.phones_cpu})
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    port_max = args.port_min + 4 * args.max_calls + 100
+    engine = ctx.Process(
+        target=engine_process,
+        args=(theirs, args.engine_cpu, args.port_min, port_max, args.loop),
+        daemon=True,
+    )
+    engine.start()
+    print(
+        f"media bench: engine on CPU {args.engine_cpu} ({args.loop}), phones on CPU "
+        f"{args.phones_cpu}, {args.duration:g} s per step, 100 packets/s per call each way",
+        flush=True,
+    )
+    header = (
+        f"{'calls':>6} {'pkt/s in':>9} {'pkt/s out':>9} {'loss %':>8} {'engine CPU':>10} "
+        f"{'phones CPU':>10} {'lat p50':>8} {'lat p99':>8} {'send late':>9}"
+    )
+    print(header, flush=True)
+    best = 0
+    counts = args.calls or list(range(args.step, args.max_calls + 1, args.step))
+    try:
+        for calls in counts:
+            r = run_step(ours, calls, args.duration)
+            ok = r.loss < 0.001
+            print(
+                f"{r.calls:>6} {r.engine_in / r.duration:>9.0f} "
+                f"{r.engine_out / r.duration:>9.0f} {100 * r.loss:>8.3f} "
+                f"{100 * r.engine_cpu:>9.0f}% {100 * r.phones_cpu:>9.0f}% "
+                f"{r.p50_ms:>6.2f}ms {r.p99_ms:>6.2f}ms {r.send_late_ms:>7.1f}ms"
+                f"{'' if ok else '  <- loss >= 0.1 %'}",
+                flush=True,
+            )
+            if not ok or r.engine_dropped:
+                # where the packets went missing: before the engine (its sockets overflowed),
+                # inside it, or after it (the phones' socket overflowed)
+                print(
+                    f"       sent {r.sent}, engine in {r.engine_in}, engine out {r.engine_out}, "
+                    f"received {r.received}, engine dropped {r.engine_dropped}",
+                    flush=True,
+                )
+            if ok:
+                best = max(best, calls)
+            elif not args.calls:
+                break
+    finally:
+        ours.send(("quit",))
+        engine.join(5)
+        if engine.is_alive():
+            engine.terminate()
+    print(f"largest call count with < 0.1 % loss: {best} (issue target: >= 400 on one core)")
+
+
+if __name__ == "__main__":
+    main()
