@@ -22,8 +22,8 @@ from callbridge.media.dtmf import TelephoneEvent
 from callbridge.media.rtp import RtpPacket
 
 A, B, C = 440.0, 1000.0, 1800.0
-SETTLE = 0.08  # after a change: in-flight packets and buffered frames drain
-WINDOW = 0.24  # listening window: 12 frames
+SETTLE = 0.06  # after a change: in-flight packets and buffered frames drain
+WINDOW = 0.16  # listening window: 8 frames
 
 
 async def window(*phones: Phone, length: float = WINDOW) -> list[int]:
@@ -232,16 +232,16 @@ async def test_recording_leaves_the_paused_stretch_out(
     path = tmp_path / "rec" / "call.wav"
     started = loop.time()
     await engine.record_start("r1", ["a", "b"], path)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.2)
     paused = loop.time()
     await engine.record_pause("r1")
     a.freq = secret
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.2)
     a.freq = A
     await asyncio.sleep(0.06)
     resumed = loop.time()
     await engine.record_resume("r1")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.2)
     stopped = loop.time()
     info = await engine.record_stop("r1")
 

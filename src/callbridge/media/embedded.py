@@ -44,7 +44,7 @@ from .legs import MASK32, Bridge, DtmfJob, Leg, Mode, Recording, peer, predict_t
 from .mixer import mix_minus
 from .moh import MusicSource, load_default, load_wav
 from .port import Codec, DtmfListener, LegStats, MediaAddress, MediaError, RecordingInfo
-from .recording import Recorder
+from .recording import Recorder, open_wav
 from .rtp import HEADER, payload_of
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class EmbeddedMediaEngine:
         self._wake = asyncio.Event()
         self._tick_no = 0
         self.late_ticks = 0  # ticks skipped after event-loop stalls (diagnostics)
+        self.tick_errors = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -167,7 +168,8 @@ class EmbeddedMediaEngine:
             del self._recordings[rec_id]
             for leg in rec.legs:
                 leg.recordings.discard(rec_id)
-            rec.recorder.stop(now)  # finalises the WAV header
+            rec.recorder.stop(now)
+            await asyncio.to_thread(rec.recorder.close)  # finalises the WAV header
         for leg_id in list(self._legs):
             await self.release(leg_id)
 
@@ -361,13 +363,21 @@ class EmbeddedMediaEngine:
         self._check_running()
         if recording_id in self._recordings:
             raise MediaError(f"recording {recording_id} already started")
-        legs = [self._leg(leg_id) for leg_id in leg_ids]
+        legs = list(dict.fromkeys(self._leg(leg_id) for leg_id in leg_ids))
         if not legs:
             raise MediaError("a recording needs at least one leg")
         try:
-            recorder = Recorder(recording_id, tuple(leg_ids), Path(path), self._now())
+            wav = await asyncio.to_thread(open_wav, Path(path))
         except OSError as exc:
             raise MediaError(f"cannot write recording {path}: {exc}") from exc
+        if recording_id in self._recordings or any(
+            self._legs.get(leg.id) is not leg for leg in legs
+        ):
+            await asyncio.to_thread(wav.close)  # raced with another start, or a release
+            raise MediaError(f"recording {recording_id} could not start")
+        recorder = Recorder(
+            recording_id, tuple(leg.id for leg in legs), Path(path), wav, self._now()
+        )
         self._recordings[recording_id] = Recording(recorder, legs)
         for leg in legs:
             leg.recordings.add(recording_id)
@@ -386,6 +396,7 @@ class EmbeddedMediaEngine:
             leg.recordings.discard(recording_id)
         self._rewire(rec.legs)
         info = rec.recorder.stop(self._now())
+        await asyncio.to_thread(rec.recorder.close)
         if rec.recorder.error is not None:
             error = rec.recorder.error
             raise MediaError(f"recording {recording_id} failed: {error}") from error
@@ -643,7 +654,10 @@ class EmbeddedMediaEngine:
             try:
                 self._tick(deadline, now)
             except Exception:
-                log.exception("media: tick failed")
+                # a bug, not a packet: log it, but not 50 times a second
+                self.tick_errors += 1
+                if self.tick_errors in (1, 10, 100) or self.tick_errors % 1000 == 0:
+                    log.exception("media: tick failed (%d so far)", self.tick_errors)
             deadline += TICK
 
     async def _sleep(self, delay: float) -> None:

@@ -16,15 +16,34 @@ from . import g711
 from .port import RecordingGap, RecordingInfo
 
 
-class Recorder:
-    """One recording; the engine feeds it a mixed frame per tick (see :meth:`tick`)."""
+def open_wav(path: Path) -> wave.Wave_write:
+    """Create ``path`` (and its directories) as a mono 8 kHz 16-bit WAV file.
 
-    def __init__(self, recording_id: str, leg_ids: tuple[str, ...], path: Path, now: float):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wav = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(g711.SAMPLE_RATE)
+    Blocking file-system work: the engine runs it (and :meth:`Recorder.close`) in a thread, so a
+    slow disk cannot stall the relay.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wav = wave.open(str(path), "wb")  # noqa: SIM115 - the Recorder closes it
+    wav.setnchannels(1)
+    wav.setsampwidth(2)
+    wav.setframerate(g711.SAMPLE_RATE)
+    return wav
+
+
+class Recorder:
+    """One recording; the engine feeds it a mixed frame per tick (see :meth:`tick`).
+
+    Writes are small appends to a buffered file (8 KB reach the OS about every half second).
+    """
+
+    def __init__(
+        self,
+        recording_id: str,
+        leg_ids: tuple[str, ...],
+        path: Path,
+        wav: wave.Wave_write,
+        now: float,
+    ) -> None:
         self._wav: wave.Wave_write | None = wav
         self.recording_id = recording_id
         self.leg_ids = leg_ids
@@ -99,11 +118,12 @@ class Recorder:
         self.accept_after = now
 
     def stop(self, now: float) -> RecordingInfo:
+        """Write what is due at ``now`` and describe the file; :meth:`close` must follow."""
         if not self.paused:
             self._flush(now)
         else:  # a recording stopped while paused ends with its gap
             self.resume(now)
-        self.close()
+        self.paused = True  # nothing more is written
         return RecordingInfo(
             recording_id=self.recording_id,
             path=str(self.path),
