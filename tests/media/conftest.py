@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import random
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.media.phones import Phone, tone
+from tests.media.phones import MUSIC_FREQ, Phone, PhoneFactory, random_port_range, tone
 
 from callbridge.media import EmbeddedMediaEngine
 from callbridge.media.port import Codec
-
-MUSIC_FREQ = 600.0  # the test "music on hold": a plain tone, easy to detect
-
-
-def random_port_range(size: int = 200) -> tuple[int, int]:
-    """A random even-based range: parallel runs rarely overlap, and when they do the engine skips
-    ports another process holds."""
-    base = random.randrange(20000, 60000 - size, 2)
-    return base, base + size - 1
 
 
 @pytest.fixture
@@ -43,9 +33,6 @@ async def engine(music_file: Path) -> AsyncIterator[EmbeddedMediaEngine]:
         yield eng
     finally:
         await eng.stop()
-
-
-PhoneFactory = Callable[..., Awaitable[Phone]]
 
 
 @pytest.fixture

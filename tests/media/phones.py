@@ -8,6 +8,7 @@ import contextlib
 import math
 import random
 from array import array
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,14 @@ from callbridge.media.rtp import RtpPacket
 
 RATE = 8000
 AMPLITUDE = 8000
+MUSIC_FREQ = 600.0  # the tests' "music on hold": a plain tone, easy to detect
+
+
+def random_port_range(size: int = 200) -> tuple[int, int]:
+    """A random even-based range: parallel runs rarely overlap, and when they do the engine skips
+    ports another process holds."""
+    base = random.randrange(20000, 60000 - size, 2)
+    return base, base + size - 1
 
 
 def tone(freq: float, start_sample: int, samples: int = 160) -> bytes:
@@ -158,3 +167,7 @@ class Phone(asyncio.DatagramProtocol):
     def audio(self, since: int = 0) -> bytes:
         pt = g711.PAYLOAD_TYPES[self.codec]
         return b"".join(g711.decode(p.payload, self.codec) for p in self.packets(since, pt))
+
+
+PhoneFactory = Callable[..., Awaitable[Phone]]
+"""The ``phone`` fixture: ``await phone(leg_id, freq, codec=..., dtmf_pt=..., start=...)``."""

@@ -7,6 +7,7 @@ tones each phone heard in a short window after each step.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import socket
@@ -14,8 +15,15 @@ import wave
 from pathlib import Path
 
 import pytest
-from tests.media.conftest import MUSIC_FREQ, PhoneFactory, random_port_range
-from tests.media.phones import Phone, absent, hears, tone_ratio
+from tests.media.phones import (
+    MUSIC_FREQ,
+    Phone,
+    PhoneFactory,
+    absent,
+    hears,
+    random_port_range,
+    tone_ratio,
+)
 
 from callbridge.media import EmbeddedMediaEngine, MediaEngine, MediaError
 from callbridge.media.dtmf import TelephoneEvent
@@ -430,6 +438,7 @@ async def test_stop_releases_everything(music_file: Path, tmp_path: Path) -> Non
     await asyncio.sleep(0.05)
     await engine.stop()
     await asyncio.wait_for(dtmf, 1)  # a pending send ends with the leg
+    gc.collect()  # a socket left open would raise ResourceWarning (an error here) now
     assert open_fds() == before
     for address in addresses:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
