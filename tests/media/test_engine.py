@@ -25,6 +25,7 @@ from tests.media.phones import (
     tone_ratio,
 )
 
+from callbridge.adapters.clock import FakeClock
 from callbridge.media import EmbeddedMediaEngine, MediaEngine, MediaError
 from callbridge.media.dtmf import TelephoneEvent
 from callbridge.media.rtp import RtpPacket
@@ -469,3 +470,26 @@ async def test_rejects_bad_commands(engine: EmbeddedMediaEngine) -> None:
         await engine.record_start("r", [], "/tmp/never.wav")
     await engine.disconnect("no-bridge", "a")  # idempotent
     await engine.release("nope")
+
+
+async def test_ticks_follow_the_injected_clock(music_file: Path) -> None:
+    clock = FakeClock()
+    low, high = random_port_range(10)
+    engine = EmbeddedMediaEngine("127.0.0.1", low, high, clock=clock, music=music_file)
+    await engine.start()
+    listener = await Phone.open(None)
+    try:
+        await engine.allocate("a")
+        await engine.set_remote("a", *listener.addr, "PCMU")
+        await engine.start_music("a")
+        await asyncio.sleep(0.06)
+        assert listener.received == []  # real time passing does not tick this engine
+        for _ in range(5):
+            clock.advance(0.02)
+            await asyncio.sleep(0.005)
+        assert len(listener.received) == 5
+        stamps = [r.packet.timestamp for r in listener.received]
+        assert [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)] == [160] * 4
+    finally:
+        await listener.close()
+        await engine.stop()
