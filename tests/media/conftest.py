@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
+import uvloop
 from tests.media.phones import MUSIC_FREQ, Phone, PhoneFactory, random_port_range, tone
 
 from callbridge.media import EmbeddedMediaEngine
 from callbridge.media.port import Codec
+
+# The server runs on uvloop; these run on both loops (the rest on the stock one, to stay fast).
+ON_BOTH_LOOPS = (
+    "test_two_party_relay",
+    "test_conference_mix_minus_and_kick",
+    "test_latches_to_the_source_actually_seen",
+    "test_receives_rfc4733_events_and_relays_them",
+    "test_garbage_is_dropped_and_counted",
+    "test_stop_releases_everything",
+)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if getattr(item, "originalname", item.name) in ON_BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture
