@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiosipua.headers import expand_compact_header
+from aiosipua.message import MAX_HEADERS as LIBRARY_MAX_HEADERS
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
 from callbridge.sip.responses import make_response
@@ -64,7 +65,7 @@ __all__ = [
 
 #: Largest message accepted: the largest UDP payload over IPv4.
 MAX_MESSAGE_BYTES: Final = 65_535
-#: Most header fields (after unfolding) accepted in one message.
+#: Most header fields (after unfolding) accepted in one message (aiosipua's own cap too).
 MAX_HEADERS: Final = 256
 #: ``warn-agent`` of the ``Warning`` header in our 400s.
 WARN_AGENT: Final = "callbridge"
@@ -72,21 +73,27 @@ WARN_AGENT: Final = "callbridge"
 _MAX_UINT32: Final = 2**32 - 1
 
 # --- RFC 3261 §25 grammar pieces ---------------------------------------------------------------
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-_QSTRING = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
-_SWS = r"[ \t]*"
-_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)"
-_PARAM_VALUE = rf"(?:{_TOKEN}|{_HOST}|{_QSTRING})"
-_PARAMS = rf"(?:{_SWS};{_SWS}{_TOKEN}(?:{_SWS}={_SWS}{_PARAM_VALUE})?)*{_SWS}"
+# Every repetition is possessive or atomic (Python 3.11+): once a piece matched it is never
+# re-split, so no header value can make the matching backtrack exponentially (a REGISTER with a
+# few hundred ";expires=1" Contact parameters and a bad last octet took minutes before).
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]++"
+_QSTRING = r'"(?:[^"\\\r\n]|\\[^\r\n])*+"'
+_SWS = r"[ \t]*+"
+_IPV6_REF = r"\[[0-9A-Fa-f:.]++\]"
+_HOST = rf"(?:{_IPV6_REF}|[A-Za-z0-9\-.]++)"
+# host names are tokens, so a value is a token, an IPv6 reference or a quoted string: the three
+# start differently, which keeps the alternation unambiguous.
+_PARAM_VALUE = rf"(?:{_TOKEN}|{_IPV6_REF}|{_QSTRING})"
+_PARAMS = rf"(?>{_SWS};{_SWS}{_TOKEN}(?:{_SWS}={_SWS}{_PARAM_VALUE})?)*+{_SWS}"
 # An unquoted display name: tokens separated by LWS. UTF-8 letters are tolerated (phones send
 # them), separators such as , " < are not (RFC 4475 §3.1.2.15).
-_DISPLAY_WORD = r"(?:[A-Za-z0-9\-.!%*_+`'~]|[^\x00-\x7f])+"
-_DISPLAY = rf"(?:{_DISPLAY_WORD}(?:[ \t]+{_DISPLAY_WORD})*|{_QSTRING})"
-_SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
-_NAME_ADDR = rf"(?:{_DISPLAY})?{_SWS}<{_SCHEME}:[^\s<>]*>"
+_DISPLAY_WORD = r"(?:[A-Za-z0-9\-.!%*_+`'~]|[^\x00-\x7f])++"
+_DISPLAY = rf"(?:{_DISPLAY_WORD}(?>[ \t]++{_DISPLAY_WORD})*+|{_QSTRING})"
+_SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*+"
+_NAME_ADDR = rf"(?:{_DISPLAY})?{_SWS}<{_SCHEME}:[^\s<>]*+>"
 # In addr-spec form the URI may not contain ; , ? (RFC 3261 §20.10): what follows ; is a header
 # parameter, and a ? means the sender forgot the angle brackets (RFC 4475 §3.1.2.13).
-_ADDR_SPEC = rf'{_SCHEME}:[^\s;,?<>"]+'
+_ADDR_SPEC = rf'{_SCHEME}:[^\s;,?<>"]++'
 
 _TOKEN_RE: Final = re.compile(_TOKEN)
 _ADDRESS_RE: Final = re.compile(rf"(?:{_NAME_ADDR}|{_ADDR_SPEC}){_PARAMS}")
@@ -180,6 +187,8 @@ def parse_datagram(
     ``require_max_forwards=False`` a request without ``Max-Forwards`` (RFC 2543 peers) is
     accepted.
     """
+    # aiosipua refuses more than its own cap (256) of header lines: stay within it.
+    max_headers = min(max_headers, LIBRARY_MAX_HEADERS)
     try:
         return _parse(bytes(data), max_size, max_headers, source, require_max_forwards)
     except Exception as exc:  # the contract is "never raises"
@@ -229,7 +238,9 @@ def _parse(
 
     if is_response:
         return _judge_response(start, headers, body, errors)
-    return _judge_request(start, headers, body, errors, source, require_max_forwards)
+    # A response echoes every Via: past the cap it could not be well formed itself.
+    answerable = len(headers) + 8 <= max_headers
+    return _judge_request(start, headers, body, errors, source, require_max_forwards, answerable)
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
@@ -338,8 +349,10 @@ def _answerable(headers: list[_Header]) -> bool:
     """
     top = _top_via(headers)
     call_id = _first(headers, "call-id")
+    echoed = [h.value for h in headers if h.name in ("via", "from", "to", "call-id", "cseq")]
     return (
-        top is not None
+        not any("\r" in value or "\n" in value for value in echoed)
+        and top is not None
         and _VIA_LOOSE_RE.fullmatch(top) is not None
         and bool(_first(headers, "from"))
         and bool(_first(headers, "to"))
@@ -396,7 +409,9 @@ def _judge_response(
             errors.append((f"missing {name} header", 400))
     if errors:
         return ParseFailure(errors[0][0], None, call_id)
-    message = SipMessage.parse(_canonical(start, headers, body))
+    message = SipMessage.parse(
+        _canonical(f"SIP/2.0 {match.group(2)} {match.group(3) or ''}", headers, body)
+    )
     if not isinstance(message, SipResponse):
         return ParseFailure("parser disagreed on the message kind", None, call_id)
     return ParsedResponse(message)
@@ -409,6 +424,7 @@ def _judge_request(
     errors: list[tuple[str, int]],
     source: tuple[str, int] | None,
     require_max_forwards: bool,
+    answerable: bool,
 ) -> Parsed:
     words = start.split()
     method = words[0] if words else ""
@@ -456,11 +472,11 @@ def _judge_request(
     call_id = _first(headers, "call-id")
     if errors:
         reason, status = min(errors, key=lambda e: e[1] != 505)
-        if not looks_like_request or method == "ACK" or not _answerable(headers):
+        if not (answerable and looks_like_request and method != "ACK" and _answerable(headers)):
             return ParseFailure(reason, None, call_id)
         return ParseFailure(reason, _reply(headers, status, reason, source), call_id)
 
-    message = SipMessage.parse(_canonical(start, headers, body))
+    message = SipMessage.parse(_canonical(start[: -len("SIP/2.0")] + "SIP/2.0", headers, body))
     if not isinstance(message, SipRequest) or message.method != method:
         return ParseFailure("parser disagreed on the message kind", None, call_id)
     if source is not None:
@@ -492,9 +508,11 @@ def _check_request_line(start: str) -> None:
 def _canonical(start: str, headers: list[_Header], body: bytes) -> bytes:
     """The checked message re-serialised for the library: unfolded lines, CRLF, tidy Vias.
 
-    The library then splits it exactly as we did. Via values are rewritten without the LWS that
-    RFC 3261 allows around ``/``, ``;`` and ``=`` (aiosipua's ``parse_via`` misreads
-    ``SIP / 2.0 / UDP``); that is the same value, and clients match responses on it.
+    The library then splits it exactly as we did. The caller passes the start line with an
+    upper-case ``SIP/2.0`` (RFC 3261 §7.1 makes it case-insensitive; aiosipua does not). Via
+    values are rewritten without the LWS that RFC 3261 allows around ``/``, ``;`` and ``=``
+    (aiosipua's ``parse_via`` misreads ``SIP / 2.0 / UDP``): the same value, and clients
+    match responses on it.
     """
     lines = [start]
     for header in headers:
