@@ -14,7 +14,7 @@ from typing import cast
 
 import pytest
 from aiosipua.message import SipRequest, SipResponse
-from tests.sip.test_parse_fuzz import mutate
+from tests.sip.fuzzing import mutate
 
 from callbridge.sip.endpoint import SipEndpoint, Source
 from callbridge.sip.parse import ParsedRequest, ParsedResponse, parse_datagram
