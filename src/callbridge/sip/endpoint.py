@@ -46,6 +46,7 @@ from aiosipua.message import SipRequest, SipResponse
 
 from callbridge.sip.parse import (
     MAX_MESSAGE_BYTES,
+    Parsed,
     ParsedRequest,
     ParsedResponse,
     parse_datagram,
@@ -362,8 +363,21 @@ class SipEndpoint:
             self._on_message(data, Source("UDP", str(addr[0]), int(addr[1])))
 
     def _on_message(self, data: bytes, source: Source) -> None:
+        """Judge and dispatch one received message; never raises into the transport."""
         self.stats.received += 1
         parsed = parse_datagram(data, self._max_message_bytes, source=(source.host, source.port))
+        try:
+            self._dispatch(parsed, source)
+        except Exception:
+            call_id = parsed.request.call_id if isinstance(parsed, ParsedRequest) else None
+            logger.exception(
+                "SIP dispatch failed for a message from %s:%d (call-id %s)",
+                source.host,
+                source.port,
+                call_id,
+            )
+
+    def _dispatch(self, parsed: Parsed, source: Source) -> None:
         if isinstance(parsed, ParsedRequest):
             self.stats.requests += 1
             self._on_request(parsed.request, source)
@@ -443,7 +457,7 @@ class SipEndpoint:
         if request.method == "ACK":
             handler = self._handlers.get("ACK")
             if handler is not None and self._running:
-                self._spawn(self._run_handler(handler, request, source, None))
+                self._spawn(self._run_handler(handler, request, source))
             return
         early = self._screen(request)
         if early is not None:
@@ -463,7 +477,7 @@ class SipEndpoint:
         if key is not None:
             self._remember(key, None, 0, source, now + TRANSACTION_PENDING_S)
         self._inflight += 1
-        self._spawn(self._run_handler(handler, request, source, key))
+        self._spawn(self._run_handler(handler, request, source))
 
     def _screen(self, request: SipRequest) -> SipResponse | None:
         """416 for an unknown URI scheme, 420 for a required extension we lack."""
@@ -503,7 +517,6 @@ class SipEndpoint:
         handler: RequestHandler,
         request: SipRequest,
         source: Source,
-        key: tuple[str, str, str] | None,
     ) -> None:
         try:
             try:
