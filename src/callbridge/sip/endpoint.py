@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUFFER_BYTES: Final = 4 * 1024 * 1024
 #: Largest TCP header section accepted before the connection is dropped.
 MAX_TCP_HEADER_BYTES: Final = 64 * 1024
+#: Most unsent bytes queued towards one TCP peer before the connection is dropped.
+MAX_TCP_WRITE_BACKLOG: Final = 1024 * 1024
 #: How long answered server transactions are remembered (64*T1, RFC 3261 Timer J).
 TRANSACTION_LINGER_S: Final = 32.0
 #: How long a request whose handler has not answered yet keeps absorbing retransmissions.
@@ -597,6 +599,16 @@ class SipEndpoint:
             writer = self._connections.get((destination.host, destination.port))
             if writer is None or writer.is_closing():
                 logger.debug("no TCP connection to %s:%d", destination.host, destination.port)
+                return False
+            if writer.transport.get_write_buffer_size() > MAX_TCP_WRITE_BACKLOG:
+                # The peer sends but does not read: drop it rather than buffer without bound.
+                logger.warning(
+                    "closing SIP TCP connection from %s:%d: %d bytes unread",
+                    destination.host,
+                    destination.port,
+                    writer.transport.get_write_buffer_size(),
+                )
+                writer.close()
                 return False
             writer.write(payload)
             return True
