@@ -78,36 +78,46 @@ async def _engine_serve(conn: Connection, port_min: int, port_max: int) -> None:
     try:
         while True:
             command, *args = await commands.get()
-            if command == "setup":
-                calls, phone_host, phone_port = args
-                ports = []
-                for i in range(calls):
-                    pair = [f"{i}a", f"{i}b"]
-                    for leg in pair:
-                        address = await engine.allocate(leg)
-                        ports.append(address.port)
-                        await engine.set_remote(leg, phone_host, phone_port, "PCMU")
-                    await engine.connect(f"bridge{i}", pair)
-                    legs += pair
-                conn.send(ports)
-            elif command == "mark":
-                packets_in = packets_out = dropped = 0
-                for leg in legs:
-                    stats = engine.stats(leg)
-                    packets_in += stats.packets_in
-                    packets_out += stats.packets_out
-                    dropped += stats.dropped
-                conn.send((_cpu_seconds(), packets_in, packets_out, dropped, engine.late_ticks))
-            elif command == "teardown":
-                for leg in legs:
-                    await engine.release(leg)
-                legs = []
-                conn.send("ok")
-            elif command == "quit":
+            try:
+                await _engine_command(engine, conn, legs, command, args)
+            except Exception as exc:  # tell the phones instead of leaving them waiting
+                conn.send(("error", repr(exc)))
+            if command == "quit":
                 return
     finally:
         loop.remove_reader(conn.fileno())
         await engine.stop()
+
+
+async def _engine_command(
+    engine: EmbeddedMediaEngine, conn: Connection, legs: list[str], command: str, args: list[Any]
+) -> None:
+    """Carry out one command from the phones and send the answer."""
+    if command == "setup":
+        calls, phone_host, phone_port = args
+        ports = []
+        for i in range(calls):
+            pair = [f"{i}a", f"{i}b"]
+            for leg in pair:
+                address = await engine.allocate(leg)
+                ports.append(address.port)
+                await engine.set_remote(leg, phone_host, phone_port, "PCMU")
+            await engine.connect(f"bridge{i}", pair)
+            legs += pair
+        conn.send(ports)
+    elif command == "mark":
+        packets_in = packets_out = dropped = 0
+        for leg in legs:
+            stats = engine.stats(leg)
+            packets_in += stats.packets_in
+            packets_out += stats.packets_out
+            dropped += stats.dropped
+        conn.send((_cpu_seconds(), packets_in, packets_out, dropped, engine.late_ticks))
+    elif command == "teardown":
+        for leg in legs:
+            await engine.release(leg)
+        legs.clear()
+        conn.send("ok")
 
 
 # --------------------------------------------------------------------------- phones
@@ -152,11 +162,21 @@ def _open_phone_socket() -> socket.socket:
     return sock
 
 
+def _ask(conn: Connection, *command: Any) -> Any:
+    """Send a command to the engine process and wait (bounded) for its answer."""
+    conn.send(command)
+    if not conn.poll(120):
+        raise RuntimeError(f"engine process did not answer {command[0]!r}")
+    answer = conn.recv()
+    if isinstance(answer, tuple) and answer and answer[0] == "error":
+        raise RuntimeError(f"engine process: {command[0]} failed: {answer[1]}")
+    return answer
+
+
 def run_step(conn: Connection, calls: int, duration: float, warmup: float = 1.0) -> StepResult:
     sock = _open_phone_socket()
     try:
-        conn.send(("setup", calls, HOST, sock.getsockname()[1]))
-        ports: list[int] = conn.recv()
+        ports: list[int] = _ask(conn, "setup", calls, HOST, sock.getsockname()[1])
         targets = [(HOST, port) for port in ports]
         packets = []
         for _ in ports:
@@ -190,8 +210,7 @@ def run_step(conn: Connection, calls: int, duration: float, warmup: float = 1.0)
             if drain_until is None and now >= next_at:
                 tick, part = divmod(slot, SLICES)
                 if slot == first_tick * SLICES:
-                    conn.send(("mark",))
-                    mark0 = conn.recv()
+                    mark0 = _ask(conn, "mark")
                     cpu0 = _cpu_seconds()
                 if tick == last_tick:
                     drain_started = now
@@ -229,10 +248,8 @@ def run_step(conn: Connection, calls: int, duration: float, warmup: float = 1.0)
                     if received % 7 == 0:
                         latencies.append(time.monotonic() - sent_at)
         cpu1 = _cpu_seconds()
-        conn.send(("mark",))
-        mark1 = conn.recv()
-        conn.send(("teardown",))
-        conn.recv()
+        mark1 = _ask(conn, "mark")
+        _ask(conn, "teardown")
     finally:
         sock.close()
     latencies.sort()
@@ -284,13 +301,15 @@ def main() -> None:
     os.sched_setaffinity(0, {args.phones_cpu})
     ctx = mp.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    port_max = args.port_min + 4 * args.max_calls + 100
+    counts = args.calls or list(range(args.step, args.max_calls + 1, args.step))
+    port_max = min(65534, args.port_min + 4 * max(counts) + 200)  # 2 legs a call, even ports
     engine = ctx.Process(
         target=engine_process,
         args=(theirs, args.engine_cpu, args.port_min, port_max, args.loop),
         daemon=True,
     )
     engine.start()
+    theirs.close()  # so the engine process's death reads as EOF here, not as a hang
     print(
         f"media bench: engine on CPU {args.engine_cpu} ({args.loop}), phones on CPU "
         f"{args.phones_cpu}, {args.duration:g} s per step, 100 packets/s per call each way",
@@ -302,7 +321,6 @@ def main() -> None:
     )
     print(header, flush=True)
     best = 0
-    counts = args.calls or list(range(args.step, args.max_calls + 1, args.step))
     try:
         for calls in counts:
             r = run_step(ours, calls, args.duration)
