@@ -64,7 +64,8 @@ class LegStats:
     """Counters of one leg since it was allocated.
 
     ``*_in`` counts every datagram that reached the leg's port (garbage included), ``dropped`` the
-    ones thrown away (not RTP, unexpected payload type, foreign source). Bytes are whole RTP
+    ones thrown away (not RTP, a payload type other than the codec's and telephone-event -- comfort
+    noise included, so offer no CN -- or a foreign source). Bytes are whole RTP
     packets (UDP payloads). ``last_seen`` is the engine clock's ``monotonic()`` reading of the last
     accepted packet, or ``None`` if none arrived: the B2BUA's RTP timeout can use it.
     """
