@@ -40,7 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from aiosipua.message import SipRequest, SipResponse
 
@@ -54,6 +54,7 @@ from callbridge.sip.parse import (
     split_header_values,
 )
 from callbridge.sip.responses import make_response
+from callbridge.sip.source import Source
 
 __all__ = [
     "EndpointStats",
@@ -82,14 +83,6 @@ _SCHEMES: Final = frozenset({"sip", "sips", "tel"})
 _CONTENT_LENGTH_RE: Final = re.compile(
     rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$"
 )
-
-
-class Source(NamedTuple):
-    """Where a message came from, or where one goes: ``("UDP" | "TCP", host, port)``."""
-
-    transport: str
-    host: str
-    port: int
 
 
 RequestHandler = Callable[[SipRequest, Source], Awaitable[SipResponse | None]]

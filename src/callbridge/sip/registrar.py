@@ -24,10 +24,11 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from typing import NamedTuple
 
 from aiosipua.headers import AuthCredentials, parse_auth, parse_params, parse_uri
 from aiosipua.message import SipRequest, SipResponse
+
+from callbridge.sip.source import Source
 
 from ..ports.clock import Clock, TimerHandle
 from .credentials import CredentialLookup, SipCredential
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 OnChange = Callable[[str, list["Binding"]], None]
 
 _MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 §20.19: delta-seconds fit in 32 bits
-
-
-class Source(NamedTuple):
-    """Where a request came from: transport (``UDP``, ``TCP``, ...), host and port."""
-
-    transport: str
-    host: str
-    port: int
 
 
 @dataclass(frozen=True, slots=True)
