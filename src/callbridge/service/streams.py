@@ -34,10 +34,13 @@ class EventStreams:
 
     async def page(
         self, actor: Actor, tenant_id: str, after: int = 0, limit: int = 100
-    ) -> list[StoredEvent]:
+    ) -> tuple[list[StoredEvent], int]:
+        """Up to ``limit`` log entries after ``after``: the ones the actor may receive, and the
+        cursor to continue from (it moves past skipped entries too)."""
         self.directory.tenant(actor, tenant_id)
         events = await self.core.storage.events(tenant_id, after, limit)
-        return [e for e in events if actor.may_receive(e.category)]
+        visible = [e for e in events if actor.may_receive(e.category)]
+        return visible, events[-1].seq if events else after
 
     async def follow(
         self, actor: Actor, tenant_id: str, after: int | None = None

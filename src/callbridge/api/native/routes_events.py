@@ -67,13 +67,8 @@ async def events_page(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
-    raw = (
-        await c.core.storage.events(tenant_id, after, limit)
-        if c.directory.tenant(actor, tenant_id)
-        else []
-    )
-    items = [e for e in raw if actor.may_receive(e.category)]
-    return EventPage(items=items, next_after=raw[-1].seq if raw else after)
+    items, next_after = await c.streams.page(actor, tenant_id, after, limit)
+    return EventPage(items=items, next_after=next_after)
 
 
 def _cursor(after: int | None, last_event_id: str | None) -> int | None:
