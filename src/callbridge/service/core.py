@@ -69,7 +69,6 @@ class Core:
         put: Iterable[tuple[str, str, BaseModel]] = (),
         delete: Iterable[tuple[str, str]] = (),
         events: Iterable[DomainEvent] = (),
-        event_tenant: str | None = None,
     ) -> list[StoredEvent]:
         """Convenience for configuration changes: put documents and log events in one commit."""
         batch = self.batch()
@@ -77,17 +76,12 @@ class Core:
             batch.puts.append(Put(kind, ident, tenant_id, model.model_dump(mode="json")))
         for kind, ident in delete:
             batch.deletes.append(Delete(kind, ident))
-        target = event_tenant or tenant_id
-        if target is not None:
-            batch.events.extend((target, e) for e in events)
+        if tenant_id is not None:
+            batch.events.extend((tenant_id, e) for e in events)
         return await self.commit(batch)
 
     async def load(self, kind: str, model: type[M], tenant_id: str | None = None) -> list[M]:
         return [model.model_validate(d) for d in await self.storage.list(kind, tenant_id)]
-
-    async def get(self, kind: str, ident: str, model: type[M]) -> M | None:
-        doc = await self.storage.get(kind, ident)
-        return None if doc is None else model.model_validate(doc)
 
 
 class KeyedLocks:
