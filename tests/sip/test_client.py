@@ -350,6 +350,38 @@ async def test_2xx_is_delivered_and_retransmissions_get_the_stored_ack(
     assert endpoint.times("INVITE") == [0.0]
 
 
+async def test_a_forked_2xx_goes_to_its_callback_and_gets_its_own_ack(
+    client: SipClient, endpoint: FakeEndpoint
+) -> None:
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    forks: list[SipResponse] = []
+    tx.on_forked_2xx = forks.append
+    first = make_response(request, 200, to_tag="one")
+    second = make_response(request, 200, to_tag="two")
+    endpoint.feed(first)
+    endpoint.feed(first)  # retransmission before the ACK: not a fork
+    endpoint.feed(second)
+    assert forks == [second]
+    assert (await tx.final()) is first
+    await client.ack(tx, build_ack_for_2xx(request, first))
+    await client.ack(tx, build_ack_for_2xx(request, second))
+    endpoint.feed(second)
+    endpoint.feed(first)
+    await settle()
+    tags = [header_tag(a.headers.get_first("to") or "") for a in endpoint.requests("ACK")]
+    assert tags == ["one", "two", "two", "one"]
+    assert forks == [second]
+
+
+async def test_synthetic_408_ends_async_iteration(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    tx = await client.request(build_request("OPTIONS"), PEER)
+    await advance(clock, 32)
+    assert [r.status_code async for r in tx] == [408]
+
+
 async def test_async_iteration_yields_provisionals_then_the_final(
     client: SipClient, endpoint: FakeEndpoint
 ) -> None:
@@ -509,16 +541,22 @@ async def test_real_endpoints_call_answer_ack_bye_and_busy(
     acks: list[SipRequest] = []
     byes: list[SipRequest] = []
 
+    answered: list[tuple[SipRequest, SipResponse, Source]] = []
+
     async def on_invite(request: SipRequest, source: Source) -> SipResponse:
         if request.uri.startswith("sip:busy@"):
             return make_response(request, 486, to_tag="b")
         uas.reply(request, make_response(request, 180, to_tag="r"), source)
         ok = make_response(request, 200, to_tag="r")
         ok.headers.append("Contact", f"<sip:201@127.0.0.1:{uas.port}>")
+        answered.append((request, ok, source))
         return ok
+
+    acked = asyncio.Event()
 
     async def on_ack(request: SipRequest, source: Source) -> None:
         acks.append(request)
+        acked.set()
 
     async def on_bye(request: SipRequest, source: Source) -> SipResponse:
         byes.append(request)
@@ -548,12 +586,20 @@ async def test_real_endpoints_call_answer_ack_bye_and_busy(
         assert len(acks) == 1 and acks[0].headers.get_first("cseq") == "1 ACK"
         assert len(byes) == 1
 
+        # the UAS did not see the ACK and resends its 200: the client ACKs again by itself
+        acked.clear()
+        uas.reply(*answered[0])
+        async with asyncio.timeout(5):
+            await acked.wait()
+        assert len(acks) == 2
+        assert acks[1].headers.get("via") == acks[0].headers.get("via")
+
         # busy: our ACK carries the INVITE's branch, so the UAS absorbs it (no ACK handler call)
         busy = await client.invite(loopback_invite(uas, uac, "busy"), target)
         async with asyncio.timeout(5):
             assert (await busy.final()).status_code == 486
         await asyncio.sleep(0.1)
-        assert len(acks) == 1
+        assert len(acks) == 2
     finally:
         await client.close()
 

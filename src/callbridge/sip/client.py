@@ -41,7 +41,9 @@ timer E is capped at T2 (0.5, 1, 2, 4, 4, … s, §17.1.2.2); B = F = M = D = 64
 caller builds it (:func:`build_ack_for_2xx`) and sends it with :meth:`SipClient.ack`, which also
 *stores* it, keyed by the 2xx's ``To`` tag: while the INVITE transaction is ACCEPTED (64*T1, RFC
 6026 Timer M) each retransmitted 2xx with that tag gets the stored ACK again, so the B2BUA never
-sees retransmissions. A 2xx with a tag nobody ACKed yet is dropped (the UAS will send it again).
+sees retransmissions. A 2xx with a tag nobody ACKed yet is dropped (the UAS will send it again),
+except that a 2xx with a tag other than the final's (another branch of a fork) goes to
+``transaction.on_forked_2xx`` when set.
 
 CANCEL (§9.1): :meth:`SipClient.cancel` builds the CANCEL from the INVITE and sends it as its own
 non-INVITE transaction with the INVITE's branch, but only once a provisional response arrived;
@@ -223,6 +225,10 @@ class ClientTransaction:
         self.state = TransactionState.CALLING if self.is_invite else TransactionState.TRYING
         #: Called synchronously with each provisional response, before it is queued.
         self.on_provisional: Callable[[SipResponse], None] | None = None
+        #: Called with a 2xx from another UAS (a ``To`` tag other than the final's) that a fork
+        #: produced (§13.2.2.4: ACK it with :meth:`SipClient.ack`, then BYE it if unwanted);
+        #: without a callback such 2xx are dropped.
+        self.on_forked_2xx: Callable[[SipResponse], None] | None = None
         #: The CANCEL transaction once sent (INVITE only).
         self.cancel_transaction: ClientTransaction | None = None
         self._client = client
@@ -234,6 +240,7 @@ class ClientTransaction:
         self._interval = client.t1
         self._ack: SipRequest | None = None  # our ACK to a non-2xx final
         self._acks_2xx: dict[str | None, tuple[SipRequest, Source]] = {}
+        self._final_tag: str | None = None
         self._cancel_wanted = False
 
     @property
@@ -319,9 +326,12 @@ class ClientTransaction:
             return
         if self.state is TransactionState.ACCEPTED:
             if 200 <= status < 300:
-                stored = self._acks_2xx.get(header_tag(response.headers.get_first("to") or ""))
+                tag = header_tag(response.headers.get_first("to") or "")
+                stored = self._acks_2xx.get(tag)
                 if stored is not None:
                     self._client._spawn_send(*stored)
+                elif tag != self._final_tag and self.on_forked_2xx is not None:
+                    self.on_forked_2xx(response)
             return
         if self.state is TransactionState.TERMINATED:
             return
@@ -329,6 +339,7 @@ class ClientTransaction:
         self._cancel_wanted = False
         if self.is_invite and status < 300:
             self.state = TransactionState.ACCEPTED
+            self._final_tag = header_tag(response.headers.get_first("to") or "")
             linger = 64 * self._client.t1
         else:
             self.state = TransactionState.COMPLETED
