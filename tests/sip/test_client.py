@@ -670,3 +670,23 @@ async def test_sipp_uas_answers_our_invite_ack_and_bye(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_provisional_during_a_slow_send_still_stops_timer_b(clock: FakeClock) -> None:
+    class SlowEndpoint(FakeEndpoint):
+        """Answers 180 while send() is still awaiting (as a TCP connect may)."""
+
+        async def send(self, message: SipRequest | SipResponse, destination: Source) -> None:
+            await super().send(message, destination)
+            if isinstance(message, SipRequest) and message.method == "INVITE":
+                self.feed(reply(message, 180), destination)
+            await asyncio.sleep(0)
+
+    endpoint = SlowEndpoint(clock)
+    client = SipClient(endpoint, clock)
+    tx = await client.invite(build_request(), PEER_TCP)
+    assert state_of(tx) is TransactionState.PROCEEDING
+    await advance(clock, 64)
+    assert tx.final_response is None
+    assert clock.pending == 0
+    await client.close()

@@ -462,14 +462,14 @@ class SipClient:
             message.headers.set_single("Via", self.via(destination.transport, new_branch()))
         transaction = ClientTransaction(self, message, destination)
         self._transactions[transaction.key] = transaction
+        # Timers first: a response may arrive while send() awaits (a TCP connect), and a 1xx
+        # must find timer B running so that it can stop it.
+        transaction._start_timers()
         try:
             await self.endpoint.send(message, destination)
         except OSError as exc:
             logger.debug("SIP %s to %s failed: %s", message.method, destination, exc)
             transaction._fail(503)  # §8.1.3.1: a transport error counts as 503
-            return transaction
-        if transaction.state is not TransactionState.TERMINATED and not transaction._final.done():
-            transaction._start_timers()
         return transaction
 
     def _send_cancel(self, invite: ClientTransaction) -> None:
