@@ -690,3 +690,24 @@ async def test_a_provisional_during_a_slow_send_still_stops_timer_b(clock: FakeC
     assert tx.final_response is None
     assert clock.pending == 0
     await client.close()
+
+
+async def test_no_final_64_t1_after_cancel_gives_408(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    await advance(clock, 10)
+    endpoint.feed(reply(request, 180))
+    await advance(clock, 60)  # ringing: no timeout
+    await client.cancel(tx)
+    cancel = endpoint.requests("CANCEL")[0]
+    endpoint.feed(reply(cancel, 200))
+    await advance(clock, 31.5)
+    assert tx.final_response is None
+    await advance(clock, 0.5)
+    assert (await tx.final()).status_code == 408
+    assert endpoint.requests("ACK") == []
+    assert client.active == 0
+    await advance(clock, 10)
+    assert clock.pending == 0

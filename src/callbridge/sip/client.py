@@ -22,6 +22,7 @@ INVITE                CALLING/PROCEEDING    1xx                  deliver, stop A
 INVITE                CALLING/PROCEEDING    2xx                  deliver final -> ACCEPTED (M)
 INVITE                CALLING/PROCEEDING    300-699              ACK, deliver final -> COMPLETED (D)
 INVITE                CALLING               timer B / send fail  synthetic 408 / 503 -> TERMINATED
+INVITE                PROCEEDING            64*T1 after CANCEL   synthetic 408 -> TERMINATED (§9.1)
 INVITE                COMPLETED             300-699 again        re-send the same ACK -> COMPLETED
 INVITE                ACCEPTED              2xx again            re-send the TU's ACK -> ACCEPTED
 INVITE                COMPLETED/ACCEPTED    timer D / timer M    forget -> TERMINATED
@@ -296,6 +297,12 @@ class ClientTransaction:
             return
         self._fail(408)
 
+    def _cancel_sent(self) -> None:
+        """§9.1: without a final response 64*T1 after the CANCEL, give up (synthetic 408)."""
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self._timeout = self._client.clock.call_later(64 * self._client.t1, self._on_timeout)
+
     def _fail(self, status: int) -> None:
         """Timeout or transport error: a synthetic final response, then forget."""
         if self.state is TransactionState.TERMINATED or self._final.done():
@@ -447,6 +454,7 @@ class SipClient:
         if transaction._cancel_wanted or transaction.cancel_transaction is not None:
             return
         if transaction.state is TransactionState.PROCEEDING:
+            transaction._cancel_sent()
             transaction.cancel_transaction = await self._start(
                 _cancel_for(transaction.request), transaction.destination
             )
@@ -474,6 +482,8 @@ class SipClient:
 
     def _send_cancel(self, invite: ClientTransaction) -> None:
         """Send the queued CANCEL (from a sync context: the first provisional)."""
+
+        invite._cancel_sent()
 
         async def send() -> None:
             invite.cancel_transaction = await self._start(
