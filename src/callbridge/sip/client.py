@@ -12,7 +12,8 @@ called for every response) and are matched to a transaction by top-Via ``branch`
 method (§17.1.3); anything unmatched (strays, late retransmissions) is dropped.
 
 Each transaction moves through this table; ``UDP`` timers only run over unreliable transports
-(over TCP only the timeout B/F runs and the linger timers D/K are zero):
+(over TCP only the timeout B/F runs and the linger timers D/K are zero; M stays 64*T1 because
+a UAS retransmits its 2xx until the ACK over any transport, §13.3.1.4):
 
 ====================  ====================  ===================  ==================================
 kind                  state                 event                action -> new state
