@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
+from callbridge.adapters.clock import SystemClock
 from callbridge.domain.errors import IllegalTransition
-from callbridge.sip.client import build_ack_for_2xx
+from callbridge.sip.client import SipClient, build_ack_for_2xx
 from callbridge.sip.dialogs import (
     ALLOW,
     DIALOG_MACHINE,
     Dialog,
     DialogEvent,
+    DialogKey,
     DialogState,
     Role,
     build_invite,
@@ -19,6 +24,7 @@ from callbridge.sip.dialogs import (
     response_key,
     uri_of,
 )
+from callbridge.sip.endpoint import SipEndpoint, Source
 from callbridge.sip.responses import header_tag, make_response
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
@@ -497,3 +503,111 @@ def test_a_refused_request_takes_no_cseq() -> None:
         dialog.new_request("INFO", extra_headers={"X-A": "1\r\nX-B: 2"})
     assert dialog.local_cseq == 1
     assert dialog.new_request("INFO").headers.get_first("cseq") == "2 INFO"
+
+
+# -- real sockets: both roles on two endpoints ----------------------------------------------
+
+
+@pytest.fixture
+async def endpoints() -> AsyncIterator[tuple[SipEndpoint, SipEndpoint]]:
+    a = SipEndpoint("127.0.0.1", 0)
+    b = SipEndpoint("127.0.0.1", 0)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+async def test_real_call_both_dialogs_invite_ack_and_bye_from_the_callee(
+    endpoints: tuple[SipEndpoint, SipEndpoint], transport: str
+) -> None:
+    caller_ep, callee_ep = endpoints
+    callee_dialogs: dict[DialogKey, Dialog] = {}
+    caller_dialogs: dict[DialogKey, Dialog] = {}
+    acked = asyncio.Event()
+    bye_seen: list[SipRequest] = []
+
+    async def on_invite(request: SipRequest, source: Source) -> SipResponse:
+        dialog = Dialog.from_uas(
+            request, local_tag="callee", contact=f"<sip:b@127.0.0.1:{callee_ep.port}>"
+        )
+        callee_dialogs[dialog.key] = dialog
+        callee_ep.reply(request, dialog.respond(request, 180), source)
+        dialog.confirm()
+        return dialog.respond(request, 200, body=SDP, content_type="application/sdp")
+
+    async def on_ack(request: SipRequest, source: Source) -> None:
+        key = incoming_key(request)
+        assert key is not None
+        assert callee_dialogs[key].refusal(request) is None
+        acked.set()
+
+    async def on_bye(request: SipRequest, source: Source) -> SipResponse:
+        key = incoming_key(request)
+        dialog = caller_dialogs.get(key) if key else None
+        if dialog is None:
+            return make_response(request, 481)
+        refusal = dialog.refusal(request)
+        if refusal is not None:
+            return make_response(request, refusal)
+        bye_seen.append(request)
+        dialog.terminate()
+        return dialog.respond(request, 200)
+
+    callee_ep.register("INVITE", on_invite)
+    callee_ep.register("ACK", on_ack)
+    caller_ep.register("BYE", on_bye)
+    caller = SipClient(caller_ep, SystemClock(), t1=0.05)
+    callee = SipClient(callee_ep, SystemClock(), t1=0.05)
+    try:
+        invite = build_invite(
+            request_uri=f"sip:b@127.0.0.1:{callee_ep.port}",
+            from_uri="sip:a@127.0.0.1",
+            from_tag="caller",
+            to_uri="sip:b@127.0.0.1",
+            call_id=f"dialog-{transport}@test",
+            contact=f"sip:a@127.0.0.1:{caller_ep.port}",
+            sdp=SDP,
+        )
+        tx = await caller.invite(invite, Source(transport, "127.0.0.1", callee_ep.port))
+        async with asyncio.timeout(5):
+            responses = [response async for response in tx]
+        assert [r.status_code for r in responses][-2:] == [180, 200]
+        early = Dialog.from_uac(invite, responses[-2])
+        assert early.state is DialogState.EARLY
+        ok = responses[-1]
+        assert ok.body == SDP
+        dialog = Dialog.from_uac(invite, ok)
+        assert dialog.key == early.key == (f"dialog-{transport}@test", "caller", "callee")
+        caller_dialogs[dialog.key] = dialog
+        await caller.ack(tx, dialog.new_ack(invite))
+        async with asyncio.timeout(5):
+            await acked.wait()
+
+        callee_dialog = callee_dialogs[("dialog-" + transport + "@test", "callee", "caller")]
+        assert callee_dialog.remote_target == f"sip:a@127.0.0.1:{caller_ep.port}"
+        bye = callee_dialog.new_request("BYE", extra_headers={"Reason": "Q.850;cause=16"})
+        callee_dialog.terminate()
+        bye_tx = await callee.request(bye, Source(transport, "127.0.0.1", caller_ep.port))
+        async with asyncio.timeout(5):
+            assert (await bye_tx.final()).status_code == 200
+        assert len(bye_seen) == 1
+        assert bye_seen[0].headers.get_first("cseq") == "1 BYE"
+        assert dialog.state is DialogState.TERMINATED
+
+        # a stale in-dialog request after the BYE: the dialog is gone -> 481
+        late = SipRequest(method="BYE", uri=bye.uri)
+        for name in ("From", "To", "Call-ID"):
+            late.headers.append(name, bye.headers.get_first(name) or "")
+        late.headers.append("CSeq", "2 BYE")
+        late.headers.append("Max-Forwards", "70")
+        late_tx = await callee.request(late, Source(transport, "127.0.0.1", caller_ep.port))
+        async with asyncio.timeout(5):
+            assert (await late_tx.final()).status_code == 481
+    finally:
+        await caller.close()
+        await callee.close()
