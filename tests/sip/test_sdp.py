@@ -89,7 +89,7 @@ def test_offer_ipv6_codec_order_direction_and_no_dtmf() -> None:
         {"codecs": ()},
         {"codecs": ("PCMU", "PCMU")},
         {"codecs": ("G722",)},
-        {"dtmf_pt": 101 - 100},
+        {"dtmf_pt": 0},
         {"dtmf_pt": 128},
         {"direction": "both"},
         {"session_id": -1},
@@ -319,8 +319,10 @@ def test_telephone_event_outside_the_dynamic_range_or_at_another_rate_is_ignored
     assert not any("telephone-event" in line for line in lines(sdp_answer))
 
 
-def test_lf_line_ends_are_accepted() -> None:
+def test_lf_line_ends_and_blank_lines_are_accepted() -> None:
     assert remote((DATA / "baresip_1_0_0.sdp").read_bytes().replace(b"\r", b"")).port == 10164
+    assert remote(load("baresip_1_0_0.sdp") + b"\r\n\r\n").port == 10164
+    assert remote(load("baresip_1_0_0.sdp").replace(b"s=-\r\n", b"s=-\r\n\r\n")).port == 10164
 
 
 def test_choose_reads_an_answer() -> None:

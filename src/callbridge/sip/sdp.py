@@ -93,7 +93,13 @@ class RemoteMedia:
     ``codecs`` are the G.711 codecs the peer lists, best first, with ``payload_types`` the payload
     type it uses for each (parallel). ``direction`` is the peer's, media-level attribute over the
     session-level one; an old-style hold (``c=`` 0.0.0.0, RFC 2543) makes it ``inactive`` (or
-    keeps ``sendonly``), as the peer cannot receive. ``host``/``port`` are where to send RTP.
+    keeps ``sendonly``), as the peer cannot receive. ``host``/``port`` are where to send RTP;
+    on an old-style hold ``host`` is ``0.0.0.0`` (or ``::``): keep the leg's previous remote then,
+    since a datagram sent to 0.0.0.0 reaches the local host on Linux.
+
+    ``ptime`` is informational: the engine sends 20 ms packets and we ask for 20 ms
+    (``a=ptime:20``) whatever the peer says. ``session_id``/``session_version`` come from the
+    peer's ``o=`` line (a re-offer with an unchanged version changes nothing, RFC 3264 §8).
     """
 
     host: str
@@ -192,8 +198,9 @@ def build_offer(
 class SdpSession:
     """Our ``o=`` line for one leg: a fixed session id and a version raised on every new SDP.
 
-    RFC 3264 §8: each new offer (or an answer that changes anything) in a dialog carries the
-    same session id and a higher version; a repeated SDP keeps the version (send the same bytes).
+    RFC 3264 §8: every SDP we send in a dialog carries the same session id and the previous
+    version plus one (an unchanged SDP may keep its version; raising it anyway is allowed and
+    simpler). A retransmitted INVITE or 200 resends the same bytes, not a new SDP.
     """
 
     session_id: int
@@ -239,15 +246,14 @@ class SdpSession:
 
 
 def _check_lines(text: str) -> SdpError | None:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines or lines[0].rstrip("\r") != "v=0":
+    # Blank lines (a trailing CRLF too many is common) are skipped, as aiosipua's parser does.
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    lines = [line for line in lines if line]
+    if not lines or lines[0] != "v=0":
         return SdpError("SDP must start with v=0", 400)
     if not any(line.startswith("o=") for line in lines):
         return SdpError("no o= line", 400)
-    for raw in lines:
-        line = raw[:-1] if raw.endswith("\r") else raw
+    for line in lines:
         if not _LINE.match(line):
             return SdpError(f"not an SDP line: {line[:40]!r}", 400)
         if not all(ch == "\t" or ch.isprintable() for ch in line):
