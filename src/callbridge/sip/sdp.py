@@ -358,11 +358,10 @@ def _remote(message: SdpMessage) -> RemoteMedia | SdpError:
         return host
     session_direction = _direction(message.attributes)
     media_direction = _direction(media.attributes)
-    for d in (session_direction, media_direction):
-        if isinstance(d, SdpError):
-            return d
-    assert not isinstance(session_direction, SdpError)
-    assert not isinstance(media_direction, SdpError)
+    if isinstance(session_direction, SdpError):
+        return session_direction
+    if isinstance(media_direction, SdpError):
+        return media_direction
     direction: Direction = media_direction or session_direction or "sendrecv"
     if host in _HOLD_ADDRESSES and direction != "sendonly":
         direction = "inactive"  # RFC 2543 hold: the peer cannot receive (RFC 3264 §8.4)
