@@ -234,6 +234,18 @@ def test_sendonly_hold_is_answered_recvonly_with_the_offers_dtmf_pt_100() -> Non
     assert "a=rtpmap:100 telephone-event/8000" in text
 
 
+def test_old_style_hold_variants() -> None:
+    sendonly = load("hold_old_style.sdp").replace(b"t=0 0\r\n", b"t=0 0\r\na=sendonly\r\n")
+    assert remote(sendonly).direction == "sendonly"  # the peer still sends (music on hold)
+    assert "a=recvonly" in lines(answered(sendonly)[0])
+    v6 = load("ipv6.sdp").replace(b"c=IN IP6 2001:db8::20", b"c=IN IP6 ::")
+    assert (remote(v6).host, remote(v6).direction) == ("::", "inactive")
+    media_level = load("baresip_1_0_0.sdp").replace(
+        b"b=AS:80\r\n", b"c=IN IP4 0.0.0.0\r\nb=AS:80\r\n"
+    )
+    assert remote(media_level).on_hold
+
+
 def test_inactive_is_answered_inactive() -> None:
     sdp = load("hold_sendonly.sdp").replace(b"a=sendonly", b"a=inactive")
     assert remote(sdp).direction == "inactive"
