@@ -11,8 +11,11 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosipua.message import SipMessage, SipRequest, SipResponse
+from tests.media.phones import Phone as RtpPhone
 from tests.sip.test_endpoint_sipp import error_logs, free_port, free_port_both, sipp_binary
 from tests.sip.test_registrar import REALM, Phone, lookup
 
@@ -24,6 +27,7 @@ from callbridge.ports.switch import DialRequest, SwitchError, SwitchEvent, Switc
 from callbridge.sip.client import SipClient
 from callbridge.sip.endpoint import SipEndpoint
 from callbridge.sip.registrar import Registrar
+from callbridge.sip.sdp import RemoteMedia, parse_remote
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 TENANT = "tenant-a"
@@ -244,3 +248,213 @@ async def test_incoming_call_accepted_answered_then_caller_bye(
         await sipp_done(process, tmp_path)
     finally:
         await kill(process)
+
+
+# --- a hand-driven caller on a raw UDP socket ----------------------------------------------------
+
+
+class RawPeer(asyncio.DatagramProtocol):
+    """A SIP caller on 127.0.0.1 that sends hand-written requests and queues what comes back."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[SipRequest | SipResponse] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    @classmethod
+    async def open(cls) -> RawPeer:
+        peer = cls()
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: peer, local_addr=("127.0.0.1", 0))
+        return peer
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        message = SipMessage.parse(data)
+        assert isinstance(message, SipRequest | SipResponse)
+        self.messages.put_nowait(message)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def send(self, text: str, stack: Stack, body: str = "") -> None:
+        assert self.transport is not None
+        lines = [line.strip() for line in text.strip().splitlines()]
+        lines.append(f"Content-Length: {len(body.encode())}")
+        payload = ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+        self.transport.sendto(payload, ("127.0.0.1", stack.endpoint.port))
+
+    async def next(self, wait_s: float = 5.0) -> SipRequest | SipResponse:
+        async with asyncio.timeout(wait_s):
+            return await self.messages.get()
+
+    async def response(self, status: int, wait_s: float = 5.0) -> SipResponse:
+        """The next response with ``status`` (skipping others, e.g. 100 Trying)."""
+        async with asyncio.timeout(wait_s):
+            while True:
+                message = await self.messages.get()
+                if isinstance(message, SipResponse) and message.status_code == status:
+                    return message
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def offer(port: int) -> str:
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
+    )
+
+
+def invite_text(peer: RawPeer, stack: Stack, call_id: str, branch: str = "z9hG4bK-inv1") -> str:
+    return f"""
+        INVITE sip:2000@127.0.0.1:{stack.endpoint.port} SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch={branch}
+        Max-Forwards: 70
+        From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
+        To: <sip:2000@127.0.0.1>
+        Call-ID: {call_id}
+        CSeq: 1 INVITE
+        Contact: <sip:5550100@127.0.0.1:{peer.port}>
+        Content-Type: application/sdp
+    """
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[RawPeer]:
+    raw = await RawPeer.open()
+    try:
+        yield raw
+    finally:
+        raw.close()
+        await asyncio.sleep(0)  # let the transport really close
+
+
+async def test_incoming_200_is_resent_until_ack_then_dtmf_and_bye_on_stop(
+    stack: Stack, peer: RawPeer
+) -> None:
+    rtp = await RtpPhone.open(None)
+    try:
+        peer.send(invite_text(peer, stack, "raw-1@test"), stack, offer(rtp.addr[1]))
+        trying = await peer.next()
+        assert isinstance(trying, SipResponse) and trying.status_code == 100
+        incoming = await stack.next_event()
+        assert (incoming.kind, incoming.from_number, incoming.to_number) == (
+            SwitchEventKind.INCOMING,
+            "5550100",
+            "2000",
+        )
+        leg = incoming.leg_id
+        await stack.switch.accept(leg, "call-1", TENANT)
+        assert (await peer.response(180)).status_code == 180
+        await stack.switch.answer(leg)
+        ok = await peer.response(200)
+        again = await peer.response(200, wait_s=2.0)  # no ACK yet: resent (T1 = 0.1 s)
+        assert bytes(again) == bytes(ok)
+        answer = parse_remote(ok.body or b"")
+        assert isinstance(answer, RemoteMedia)
+        to = ok.headers.get_first("to")
+        peer.send(
+            f"""
+            ACK sip:callbridge@127.0.0.1:{stack.endpoint.port} SIP/2.0
+            Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-ack1
+            Max-Forwards: 70
+            From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
+            To: {to}
+            Call-ID: raw-1@test
+            CSeq: 1 ACK
+            """,
+            stack,
+        )
+        await asyncio.sleep(0.6)
+        while not peer.messages.empty():  # at most what crossed the ACK
+            late = peer.messages.get_nowait()
+            assert isinstance(late, SipResponse) and late.status_code == 200
+        await asyncio.sleep(0.6)
+        assert peer.messages.empty()  # the ACK stopped the retransmissions
+
+        # DTMF from the caller's RTP becomes a DTMF event
+        rtp.target = (answer.host, answer.port)
+        for duration in (160, 320, 480):
+            rtp.send_event(5, 16000, duration, end=False, pt=101)
+            await asyncio.sleep(0.005)
+        for _ in range(3):
+            rtp.send_event(5, 16000, 480, end=True, pt=101)
+        assert await stack.next_event() == SwitchEvent(SwitchEventKind.DTMF, leg, digits="5")
+
+        # stop() BYEs the confirmed dialog (answered here by the peer)
+        stopping = asyncio.ensure_future(stack.switch.stop())
+        bye = await peer.next()
+        assert isinstance(bye, SipRequest) and bye.method == "BYE"
+        assert "cause=41" in (bye.headers.get_first("reason") or "")
+        assert bye.uri == f"sip:5550100@127.0.0.1:{peer.port}"
+        lines = ["SIP/2.0 200 OK"] + [
+            f"{name}: {bye.headers.get_first(name)}"
+            for name in ("Via", "From", "To", "Call-ID", "CSeq")
+        ]
+        peer.send("\n".join(lines), stack)
+        async with asyncio.timeout(5):
+            await stopping
+        assert stack.events.empty()
+    finally:
+        await rtp.close()
+
+
+async def test_cancel_from_the_caller_before_answer(stack: Stack, peer: RawPeer) -> None:
+    peer.send(invite_text(peer, stack, "raw-2@test"), stack, offer(40000))
+    incoming = await stack.next_event()
+    await stack.switch.accept(incoming.leg_id, "call-2", TENANT)
+    await peer.response(180)
+    peer.send(
+        f"""
+        CANCEL sip:2000@127.0.0.1:{stack.endpoint.port} SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-inv1
+        Max-Forwards: 70
+        From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
+        To: <sip:2000@127.0.0.1>
+        Call-ID: raw-2@test
+        CSeq: 1 CANCEL
+        """,
+        stack,
+    )
+    replies = [await peer.next() for _ in range(2)]
+    assert {r.status_code for r in replies if isinstance(r, SipResponse)} == {200, 487}
+    assert await stack.next_event() == SwitchEvent(
+        SwitchEventKind.HUNGUP, incoming.leg_id, HangupCause.CANCELLED
+    )
+    with pytest.raises(SwitchError):
+        await stack.switch.answer(incoming.leg_id)
+
+
+async def test_core_refuses_an_unanswered_incoming_leg(stack: Stack, peer: RawPeer) -> None:
+    peer.send(invite_text(peer, stack, "raw-3@test"), stack, offer(40000))
+    incoming = await stack.next_event()
+    await stack.switch.hangup(incoming.leg_id, HangupCause.BUSY)
+    assert (await peer.response(486)).status_code == 486
+    await asyncio.sleep(0.1)
+    assert stack.events.empty()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("", 488),  # no offer: late offers are not supported yet
+        ("v=0\r\nthis is not sdp\r\n", 400),
+        (offer(40000).replace("RTP/AVP 0 101", "RTP/AVP 18 101"), 488),  # G.729 only
+    ],
+    ids=["no-sdp", "garbage", "no-common-codec"],
+)
+async def test_unusable_offers_are_refused(
+    stack: Stack, peer: RawPeer, body: str, status: int
+) -> None:
+    peer.send(invite_text(peer, stack, f"raw-{status}-{len(body)}@test"), stack, body)
+    response = await peer.response(status)
+    assert response.status_code == status
+    await asyncio.sleep(0.1)
+    assert stack.events.empty()
