@@ -337,8 +337,9 @@ async def peer() -> AsyncIterator[RawPeer]:
 
 
 async def test_incoming_200_is_resent_until_ack_then_dtmf_and_bye_on_stop(
-    stack: Stack, peer: RawPeer
+    stack: Stack, peer: RawPeer, tmp_path: Path
 ) -> None:
+    recordings = tmp_path
     rtp = await RtpPhone.open(None)
     try:
         peer.send(invite_text(peer, stack, "raw-1@test"), stack, offer(rtp.addr[1]))
@@ -387,6 +388,24 @@ async def test_incoming_200_is_resent_until_ack_then_dtmf_and_bye_on_stop(
         for _ in range(3):
             rtp.send_event(5, 16000, 480, end=True, pt=101)
         assert await stack.next_event() == SwitchEvent(SwitchEventKind.DTMF, leg, digits="5")
+
+        # the media commands reach the engine (1:1)
+        mark = rtp.mark()
+        await stack.switch.send_dtmf(leg, "1")
+        assert rtp.packets(mark, pt=101)
+        await stack.switch.bridge("br-1", [leg], mixing=True)
+        await stack.switch.mute(leg)
+        await stack.switch.unmute(leg)
+        await stack.switch.unbridge("br-1", leg)
+        await stack.switch.start_music(leg)
+        await stack.switch.stop_music(leg)
+        await stack.switch.record_start("rec-1", "call-1")
+        await stack.switch.record_pause("rec-1")
+        await stack.switch.record_resume("rec-1")
+        await stack.switch.record_stop("rec-1")
+        assert (recordings / "rec-1.wav").exists()
+        with pytest.raises(SwitchError):
+            await stack.switch.record_start("rec-2", "no-such-call")
 
         # stop() BYEs the confirmed dialog (answered here by the peer)
         stopping = asyncio.ensure_future(stack.switch.stop())

@@ -332,7 +332,11 @@ class SipSwitch:
             return
         uri, destination = target
         leg.destination = destination
-        leg.address = await self._media(self.media.allocate(leg.leg_id))
+        try:
+            leg.address = await self._media(self.media.allocate(leg.leg_id))
+        except SwitchError:
+            self._forget(leg)
+            raise
         host = self.endpoint.host
         invite = build_invite(
             request_uri=uri,
