@@ -28,6 +28,7 @@ from callbridge.sip.client import SipClient
 from callbridge.sip.endpoint import SipEndpoint
 from callbridge.sip.registrar import Registrar
 from callbridge.sip.sdp import RemoteMedia, parse_remote
+from callbridge.sip.source import Source
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 TENANT = "tenant-a"
@@ -477,3 +478,81 @@ async def test_unusable_offers_are_refused(
     assert response.status_code == status
     await asyncio.sleep(0.1)
     assert stack.events.empty()
+
+
+async def answered_incoming(
+    stack: Stack, peer: RawPeer, call_id: str, *, ack: bool
+) -> tuple[str, str]:
+    """An incoming call from ``peer`` accepted and answered (and ACKed when ``ack``):
+    ``(leg id, To header of our 200)``."""
+    peer.send(invite_text(peer, stack, call_id), stack, offer(40000))
+    incoming = await stack.next_event()
+    await stack.switch.accept(incoming.leg_id, "call-x", TENANT)
+    await stack.switch.answer(incoming.leg_id)
+    ok = await peer.response(200)
+    if ack:
+        peer.send(
+            f"""
+            ACK sip:callbridge@127.0.0.1:{stack.endpoint.port} SIP/2.0
+            Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-ack-{call_id}
+            Max-Forwards: 70
+            From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
+            To: {ok.headers.get_first("to")}
+            Call-ID: {call_id}
+            CSeq: 1 ACK
+            """,
+            stack,
+        )
+    return incoming.leg_id, ok.headers.get_first("to") or ""
+
+
+async def test_caller_bye_reason_gives_the_cause(stack: Stack, peer: RawPeer) -> None:
+    leg, to = await answered_incoming(stack, peer, "raw-bye@test", ack=True)
+    peer.send(
+        f"""
+        BYE sip:callbridge@127.0.0.1:{stack.endpoint.port} SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-bye1
+        Max-Forwards: 70
+        From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
+        To: {to}
+        Call-ID: raw-bye@test
+        CSeq: 2 BYE
+        Reason: Q.850;cause=17;text="User busy"
+        """,
+        stack,
+    )
+    assert await stack.next_event() == SwitchEvent(SwitchEventKind.HUNGUP, leg, HangupCause.BUSY)
+    async with asyncio.timeout(5):
+        while True:  # skip any resent 200 to the INVITE that crossed the ACK
+            bye_ok = await peer.response(200)
+            if bye_ok.headers.get_first("cseq") == "2 BYE":
+                break
+
+
+async def test_no_ack_for_our_200_ends_the_leg(stack: Stack, peer: RawPeer) -> None:
+    stack.client.t1 = 0.02  # 64*T1 = 1.28 s
+    leg, _ = await answered_incoming(stack, peer, "raw-noack@test", ack=False)
+    assert await stack.next_event(wait_s=5.0) == SwitchEvent(
+        SwitchEventKind.HUNGUP, leg, HangupCause.FAILED
+    )
+    async with asyncio.timeout(5):
+        while True:
+            message = await peer.next()
+            if isinstance(message, SipRequest):
+                assert message.method == "BYE"
+                break
+
+
+async def test_external_number_goes_to_the_trunk(stack: Stack, tmp_path: Path) -> None:
+    port = free_port_both()
+    process = await start_sipp("-sn", "uas", "-p", str(port), cwd=tmp_path)
+    try:
+        stack.switch.trunk = Source("UDP", "127.0.0.1", port)
+        request = DialRequest("leg-t", "call-t", TENANT, "+15550000", True, "1001")
+        await stack.switch.dial(request)
+        assert await stack.next_event() == SwitchEvent(SwitchEventKind.RINGING, "leg-t")
+        assert await stack.next_event() == SwitchEvent(SwitchEventKind.ANSWERED, "leg-t")
+        await stack.switch.hangup("leg-t", HangupCause.NORMAL)
+        await sipp_done(process, tmp_path)
+    finally:
+        await kill(process)
