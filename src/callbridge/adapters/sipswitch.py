@@ -391,6 +391,9 @@ class SipSwitch:
     async def _outgoing_answered(
         self, leg: _Leg, tx: ClientTransaction, invite: SipRequest, ok: SipResponse
     ) -> None:
+        if leg.ring_timer is not None:  # answered: the ring timer must not fire any more
+            leg.ring_timer.cancel()
+            leg.ring_timer = None
         await self.client.ack(tx, build_ack_for_2xx(invite, ok))
         dialog = Dialog.from_uac(invite, ok)
         leg.dialog = dialog
@@ -404,20 +407,24 @@ class SipSwitch:
         self._by_dialog[dialog.key] = leg
         remote = parse_remote(ok.body or b"")
         chosen = choose(remote) if not isinstance(remote, SdpError) else remote
+        failure: object = None
         if isinstance(remote, SdpError) or isinstance(chosen, SdpError):
-            log.warning("sip switch: unusable SDP answer on leg %s: %s", leg.leg_id, chosen)
+            failure = chosen
+        else:
+            codec, dtmf_pt = chosen
+            try:
+                await self._media(
+                    self.media.set_remote(leg.leg_id, remote.host, remote.port, codec, dtmf_pt)
+                )
+            except SwitchError as exc:
+                failure = exc
+        if _ended(leg):  # the core hung up meanwhile (its hangup BYEd the confirmed dialog)
+            return
+        if failure is not None:
+            log.warning("sip switch: leg %s answered but unusable: %s", leg.leg_id, failure)
             self._bye(dialog, leg, HangupCause.FAILED)
             self._forget(leg)
             self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.FAILED))
-            return
-        codec, dtmf_pt = chosen
-        await self._media(
-            self.media.set_remote(leg.leg_id, remote.host, remote.port, codec, dtmf_pt)
-        )
-        if leg.ring_timer is not None:
-            leg.ring_timer.cancel()
-            leg.ring_timer = None
-        if _ended(leg):  # the core hung up while set_remote ran
             return
         leg.state = _State.ANSWERED
         self._emit(SwitchEvent(SwitchEventKind.ANSWERED, leg.leg_id))
@@ -593,7 +600,7 @@ class SipSwitch:
             return None
         pending: Awaitable[Any] | None = None
         dialog = leg.dialog
-        if leg.state is _State.ANSWERED and dialog is not None:
+        if dialog is not None and dialog.state is DialogState.CONFIRMED:
             pending = self._bye(dialog, leg, cause)
         elif leg.outgoing:
             tx = leg.transaction
