@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from .adapters.bus_memory import MemoryEventBus
 from .adapters.clock import SystemClock
 from .adapters.simswitch import EndpointScript, SimulatedSwitch
+from .adapters.sipswitch import SipSwitch
 from .adapters.storage_memory import MemoryStorage
 from .adapters.storage_postgres import PostgresStorage
 from .adapters.storage_sqlite import SqliteStorage
+from .media.embedded import EmbeddedMediaEngine
 from .ports.bus import EventBus
 from .ports.clock import Clock
 from .ports.storage import Storage
@@ -22,6 +25,11 @@ from .service.simulator import Simulator
 from .service.sip_accounts import SipAccounts
 from .service.streams import EventStreams
 from .settings import Settings
+from .sip.client import SipClient
+from .sip.credentials import CredentialLookup
+from .sip.endpoint import SipEndpoint
+from .sip.registrar import Registrar
+from .sip.source import Source
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,33 @@ def make_storage(url: str) -> Storage:
 
 
 @dataclass
+class SipStack:
+    """The pieces under :class:`SipSwitch` that the container starts before it and stops after."""
+
+    endpoint: SipEndpoint
+    client: SipClient
+    media: EmbeddedMediaEngine
+    registrar: Registrar
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+        try:
+            await self.media.start()
+            await self.registrar.start()
+        except BaseException:
+            await self.media.stop()
+            await self.endpoint.stop()
+            raise
+        self.endpoint.register("REGISTER", self.registrar.handle_register)
+
+    async def stop(self) -> None:
+        self.endpoint.unregister("REGISTER")
+        await self.registrar.stop()
+        await self.media.stop()
+        await self.endpoint.stop()
+
+
+@dataclass
 class Container:
     settings: Settings
     core: Core
@@ -46,6 +81,8 @@ class Container:
     simulator: Simulator
     access: AccessAdmin
     sip_accounts: SipAccounts
+    #: set when ``settings.switch == "sip"``
+    sip: SipStack | None = None
 
     @property
     def switch(self) -> Switch:
@@ -54,6 +91,8 @@ class Container:
     async def start(self) -> None:
         await self.core.storage.open()
         await self.core.bus.start()
+        if self.sip is not None:
+            await self.sip.start()
         await self.core.switch.start()
         await self.directory.load()
         await self.simulator.load()
@@ -69,6 +108,8 @@ class Container:
         await self.calls.stop()
         await self.core.committer.drain()  # the writer task finishes before storage closes
         await self.core.switch.stop()
+        if self.sip is not None:
+            await self.sip.stop()
         await self.core.bus.stop()
         await self.core.storage.close()
 
@@ -86,6 +127,22 @@ def build(
         if settings.storage == "sqlite":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         storage = make_storage(settings.storage_url())
+    sip: SipStack | None = None
+    sip_accounts: SipAccounts
+    # The SIP switch needs the directory and the SIP accounts, which need the core (which needs
+    # the switch): the closures below resolve ``sip_accounts`` and ``username_for`` when called.
+    if switch is None and settings.switch == "sip":
+        sip = make_sip_stack(settings, clock, lambda username: sip_accounts.lookup(username))
+        switch = SipSwitch(
+            sip.endpoint,
+            sip.client,
+            sip.media,
+            sip.registrar,
+            clock,
+            trunk=_trunk(settings),
+            username_for=lambda tenant_id, number: username_for(tenant_id, number),
+            recordings_dir=Path(settings.data_dir) / "recordings",
+        )
     core = Core(
         storage=storage,
         bus=bus or MemoryEventBus(),
@@ -93,6 +150,15 @@ def build(
         clock=clock,
     )
     directory = Directory(core)
+    sip_accounts = SipAccounts(core, directory, settings.sip_realm)
+
+    def username_for(tenant_id: str, number: str) -> str | None:
+        ext = directory.extension_by_number(tenant_id, number)
+        if ext is None:
+            return None
+        cred = sip_accounts._of_extension(ext.id)
+        return cred.username if cred is not None else None
+
     return Container(
         settings=settings,
         core=core,
@@ -101,5 +167,29 @@ def build(
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),
-        sip_accounts=SipAccounts(core, directory, settings.sip_realm),
+        sip_accounts=sip_accounts,
+        sip=sip,
+    )
+
+
+def _trunk(settings: Settings) -> Source | None:
+    address = settings.trunk_address()
+    return Source("UDP", address[0], address[1]) if address is not None else None
+
+
+def make_sip_stack(settings: Settings, clock: Clock, lookup: CredentialLookup) -> SipStack:
+    endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
+    return SipStack(
+        endpoint=endpoint,
+        client=SipClient(endpoint, clock),
+        media=EmbeddedMediaEngine(
+            settings.sip_host, settings.rtp_port_min, settings.rtp_port_max, clock=clock
+        ),
+        registrar=Registrar(
+            settings.sip_realm,
+            lookup,
+            clock,
+            allow_md5=settings.sip_allow_md5,
+            algorithms=settings.digest_algorithms(),
+        ),
     )

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .bootstrap import Container, build
-from .demo import CREDENTIALS_FILE, seed_demo
+from .demo import CREDENTIALS_FILE, seed_demo, sip_client_host
 from .domain.errors import DomainError
 from .domain.tenancy import Level, Permission
 from .runtime import tune_gc
@@ -260,6 +260,10 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _sip_address(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def _client_host(host: str) -> str:
     """An address a local client can connect to for a server bound to ``host``."""
     return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
@@ -293,12 +297,23 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
         ws_per_message_deflate=False,
     )
     credentials: Path | None = None
+    demo_data: dict[str, Any] = {}
 
     def started() -> None:
         tune_gc()
         click.echo(f"callbridge listening on {listen_url}")
+        if container.sip is not None:
+            sip_host = _sip_address(sip_client_host(settings.sip_host))
+            click.echo(f"callbridge SIP on udp+tcp {sip_host}:{container.sip.endpoint.port}")
         if credentials is not None:
             click.echo(f"callbridge demo credentials in {credentials}")
+        sip = demo_data.get("sip")
+        if isinstance(sip, dict):
+            for phone in sip.get("phones", []):
+                click.echo(
+                    f"callbridge demo phone {phone['extension']}: username {phone['username']}"
+                    f" password {phone['password']} realm {sip['realm']}"
+                )
         sys.stdout.flush()
         log.info("listening on %s (storage=%s)", listen_url, redact(settings.storage_url()))
 
@@ -314,7 +329,7 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
                 raise click.ClickException(f"cannot start: {reason}") from None
             if settings.demo:
                 credentials = (settings.data_dir / CREDENTIALS_FILE).resolve()
-                await seed_demo(container, client_url, credentials)
+                demo_data = await seed_demo(container, client_url, credentials)
             life.serving = True
             if life.stop_requested:
                 return
@@ -367,10 +382,53 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
     "--switch",
     envvar="CALLBRIDGE_SWITCH",
     show_envvar=True,
-    type=click.Choice(["simulated"]),
+    type=click.Choice(["simulated", "sip"]),
     default=_default("switch"),
     show_default=True,
-    help="Telephony switch.",
+    help="Telephony switch: simulated, or sip (a SIP B2BUA with an embedded RTP engine; preview).",
+)
+@click.option(
+    "--sip-host",
+    envvar="CALLBRIDGE_SIP_HOST",
+    show_envvar=True,
+    default=_default("sip_host"),
+    show_default=True,
+    help="Address the SIP switch listens on (UDP and TCP) and its RTP ports bind to.",
+)
+@click.option(
+    "--sip-port",
+    envvar="CALLBRIDGE_SIP_PORT",
+    show_envvar=True,
+    type=click.IntRange(0, 65535),
+    default=_default("sip_port"),
+    show_default=True,
+    help="SIP port (UDP and TCP); 0 picks a free one (the SIP line shows it).",
+)
+@click.option(
+    "--rtp-port-min",
+    envvar="CALLBRIDGE_RTP_PORT_MIN",
+    show_envvar=True,
+    type=click.IntRange(1, 65535),
+    default=_default("rtp_port_min"),
+    show_default=True,
+    help="Lowest RTP port of the embedded media engine.",
+)
+@click.option(
+    "--rtp-port-max",
+    envvar="CALLBRIDGE_RTP_PORT_MAX",
+    show_envvar=True,
+    type=click.IntRange(1, 65535),
+    default=_default("rtp_port_max"),
+    show_default=True,
+    help="Highest RTP port of the embedded media engine.",
+)
+@click.option(
+    "--sip-trunk",
+    envvar="CALLBRIDGE_SIP_TRUNK",
+    show_envvar=True,
+    default=_default("sip_trunk"),
+    show_default=True,
+    help="HOST:PORT external numbers are sent to (empty: no trunk).",
 )
 @click.option(
     "--sim-answer-after",
@@ -398,6 +456,11 @@ def serve(
     demo: bool,
     bus: str,
     switch: str,
+    sip_host: str,
+    sip_port: int,
+    rtp_port_min: int,
+    rtp_port_max: int,
+    sip_trunk: str,
     sim_answer_after: float,
     log_level: str,
 ) -> None:
@@ -415,6 +478,11 @@ def serve(
         demo=demo,
         bus=bus,
         switch=switch,
+        sip_host=sip_host,
+        sip_port=sip_port,
+        rtp_port_min=rtp_port_min,
+        rtp_port_max=rtp_port_max,
+        sip_trunk=sip_trunk,
         sim_answer_after=sim_answer_after,
         log_level=level,
     )

@@ -26,10 +26,14 @@ from .domain.directory import PresenceType, QueueType
 from .domain.errors import DomainError
 from .domain.tenancy import Level, Permission
 from .service.auth import system_actor
+from .sip.credentials import ha1
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "demo-credentials.json"
+
+#: demo extensions that get a SIP account when the server runs the SIP switch
+SIP_PHONES = ["112", "113", "114"]
 
 TELCO_ID = "az123456-eee4-46f5-baf9-a9d661bfa92a"
 TELCO_NAME = "Broadview"
@@ -220,14 +224,75 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
         for number, script in ENDPOINTS.items():
             container.switch.set_script(number, script)
 
-    tokens = await _tokens(container, _read(path))
+    previous = _read(path)
+    tokens = await _tokens(container, previous)
     data = credentials(base_url, container, tokens)
+    if container.sip is not None:
+        data["sip"] = {
+            "host": sip_client_host(container.settings.sip_host),
+            "port": container.sip.endpoint.port,
+            "realm": container.settings.sip_realm,
+            "phones": await _sip_phones(container, previous),
+        }
     write_credentials(path, data)
     if created:
         log.info("demo: created %d objects (%s)", len(created), ", ".join(created))
     else:
         log.info("demo: data already present, nothing created")
     return data
+
+
+def sip_client_host(host: str) -> str:
+    """An address a local phone can register to for a SIP endpoint bound to ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+async def _sip_phones(container: Container, previous: dict[str, Any]) -> list[dict[str, str]]:
+    """SIP accounts of the demo phones: the previous file's when they still verify, else new."""
+    accounts = container.sip_accounts
+    realm = accounts.realm
+    old = previous.get("sip")
+    old_phones: dict[str, dict[str, Any]] = {}
+    if isinstance(old, dict) and isinstance(old.get("phones"), list):
+        for phone in old["phones"]:
+            if isinstance(phone, dict) and isinstance(phone.get("extension"), str):
+                old_phones[phone["extension"]] = phone
+    phones: list[dict[str, str]] = []
+    issued: list[str] = []
+    for number in SIP_PHONES:
+        ext = container.directory.extension_by_number(TENANT_ID, number)
+        if ext is None:
+            continue
+        current = accounts._of_extension(ext.id)
+        prev = old_phones.get(number, {})
+        username, password = prev.get("username"), prev.get("password")
+        if (
+            current is not None
+            and isinstance(username, str)
+            and isinstance(password, str)
+            and current.username == username
+            and current.realm == realm
+            and current.ha1_md5 == ha1("MD5", username, realm, password)
+        ):
+            phones.append({"extension": number, "username": username, "password": password})
+            continue
+        try:
+            account = await accounts.set(
+                system_actor(),
+                TENANT_ID,
+                ext.id,
+                username=current.username if current is not None else None,
+            )
+        except DomainError as exc:
+            log.warning("demo: no SIP account for extension %s (%s)", number, exc.message)
+            continue
+        phones.append(
+            {"extension": number, "username": account.username, "password": account.password}
+        )
+        issued.append(number)
+    if issued:
+        log.info("demo: issued new SIP passwords for %s", ", ".join(issued))
+    return phones
 
 
 def _extension_ids(container: Container) -> dict[str, str]:
