@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +40,7 @@ class SipServer:
     def __init__(self, data_dir: Path, log: Path, env_extra: dict[str, str]) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
         env.update(env_extra)
+        self.data_dir = data_dir
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -257,3 +259,65 @@ def test_serve_demo_sip_options_register_restart(
     creds2 = json.loads(creds_path.read_text())
     assert creds2["sip"]["phones"] == sip["phones"], "still-valid demo SIP passwords are reused"
     assert again.terminate() == 0, again.log_text()
+
+
+def _reply(request: str, status: int, reason: str) -> bytes:
+    """A response to ``request`` echoing its Via/From/To/Call-ID/CSeq (with a To tag)."""
+    head = request.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+    keep = ("via:", "from:", "to:", "call-id:", "cseq:")
+    lines = [f"SIP/2.0 {status} {reason}"]
+    for line in head:
+        if line.lower().startswith(keep):
+            if line.lower().startswith("to:") and ";tag=" not in line:
+                line += f";tag={secrets.token_hex(4)}"
+            lines.append(line)
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_serve_sip_calls_a_registered_demo_phone(start: Callable[..., SipServer]) -> None:
+    """With the default algorithms (SHA-256 and MD5 offered), an MD5 phone registers; an API call
+    from its extension sends it an INVITE; its 486 ends the call."""
+    server = start()
+    server._wait_for("callbridge demo phone 114")
+    creds = json.loads((Path(server.data_dir) / "demo-credentials.json").read_text())
+    sip = creds["sip"]
+    p112 = next(p for p in sip["phones"] if p["extension"] == "112")
+    phone = UdpPhone(sip["host"], sip["port"])
+    try:
+        status, text = _register(phone, p112["username"], p112["password"])
+        assert status == 200, text
+        tid = creds["tenant_id"]
+        auth = {"Authorization": f"Bearer {creds['tokens']['tenant_admin']}"}
+        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+            created = http.post(
+                f"/api/v1/tenants/{tid}/calls",
+                json={"extension_id": creds["extensions"]["112"], "target": "113"},
+                headers=auth,
+            )
+            assert created.status_code == 201, created.text
+            call_id = created.json()["id"]
+            while True:
+                data, addr = phone.sock.recvfrom(65535)
+                invite = data.decode(errors="replace")
+                if invite.startswith("INVITE "):
+                    break
+            assert invite.startswith("INVITE sip:112@"), invite
+            assert "application/sdp" in invite.lower()
+            phone.sock.sendto(_reply(invite, 486, "Busy Here"), addr)
+            deadline = time.monotonic() + 10.0
+            while True:
+                r = http.get(f"/api/v1/tenants/{tid}/calls/{call_id}", headers=auth)
+                if r.status_code == 404 or r.json()["state"] == "ended":
+                    break
+                assert r.status_code == 200, r.text
+                assert time.monotonic() < deadline, r.json()
+                time.sleep(0.05)
+            cdrs = http.get(f"/api/v1/tenants/{tid}/cdrs", headers=auth)
+            assert cdrs.status_code == 200, cdrs.text
+            record = next(c for c in cdrs.json()["items"] if c["call_id"] == call_id)
+            assert record["answered_at"] is None
+            assert record["cause"] == "busy", record
+    finally:
+        phone.close()
+    assert server.terminate() == 0, server.log_text()
