@@ -125,7 +125,7 @@ def _settings(**values: Any) -> Settings:
         return Settings(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field = ".".join(str(p) for p in first["loc"]) or "combination"
         raise click.UsageError(f"invalid setting {field}: {first['msg']}") from None
 
 

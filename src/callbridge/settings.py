@@ -39,9 +39,10 @@ class Settings(BaseSettings):
     #: accept MD5 digests from phones. On by default because SIPp 3.6.1 and baresip 1.0.0 can
     #: only do MD5; SHA-256 (RFC 8760) is always accepted.
     sip_allow_md5: bool = True
-    #: digest algorithms the registrar challenges with, in order (comma-separated). Some old
+    #: digest algorithms the registrar challenges with (comma-separated; SHA-256 first). Some old
     #: softphones (SIPp 3.6.1, baresip 1.0.0) give up when SHA-256 is offered at all, even next to
-    #: MD5: for them use "MD5" (which needs sip_allow_md5).
+    #: MD5: for them use "MD5" (which needs sip_allow_md5). MD5 is not offered while
+    #: sip_allow_md5 is off.
     sip_digest_algorithms: str = "SHA-256,MD5"
     demo: bool = False
     log_level: str = "info"
@@ -68,8 +69,8 @@ class Settings(BaseSettings):
     def _check_sip(self) -> Settings:
         if self.rtp_port_min > self.rtp_port_max:
             raise ValueError("rtp_port_min must not be above rtp_port_max")
-        if "MD5" in self.digest_algorithms() and not self.sip_allow_md5:
-            raise ValueError("sip_digest_algorithms offers MD5 but sip_allow_md5 is off")
+        if self.digest_algorithms() == ("MD5",) and not self.sip_allow_md5:
+            raise ValueError("sip_digest_algorithms is MD5 only but sip_allow_md5 is off")
         return self
 
     def digest_algorithms(self) -> tuple[str, ...]:
