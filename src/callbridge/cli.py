@@ -284,7 +284,7 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
         app,
         host=bound_host,
         port=port,
-        loop="asyncio" if settings.switch == "sip" else "uvloop",
+        loop="uvloop",
         http="httptools",
         lifespan="on",
         log_config=None,
@@ -489,10 +489,7 @@ def serve(
     life = _Lifecycle()
     previous = {sig: signal.signal(sig, life.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        # uvloop lacks loop.sock_sendto, which the SIP endpoint sends its own requests with: the
-        # SIP switch runs on the standard asyncio loop.
-        factory = None if settings.switch == "sip" else uvloop.new_event_loop
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(settings, life))
     except asyncio.CancelledError:
         if not life.stop_requested:

@@ -619,8 +619,9 @@ class SipEndpoint:
         if destination.transport == "UDP":
             if self._udp is None:
                 raise OSError(errno.ENOTCONN, "SIP endpoint has no UDP socket")
-            loop = asyncio.get_running_loop()
-            await loop.sock_sendto(self._udp, payload, (destination.host, destination.port))
+            # A direct non-blocking sendto: the socket buffer is large, and uvloop has no
+            # loop.sock_sendto. A full buffer raises BlockingIOError (an OSError) to the caller.
+            self._udp.sendto(payload, (destination.host, destination.port))
             return
         if destination.transport != "TCP":
             raise ValueError(f"unsupported transport {destination.transport!r}")
