@@ -13,6 +13,7 @@ The memory, SQLite and PostgreSQL adapters must be interchangeable, so everythin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ import orjson
 from pydantic import BaseModel
 
 from ..domain.cdr import CallRecord
-from ..ports.storage import Batch, Put
+from ..ports.storage import Batch, CdrQuery, Put
 
 
 def _default(value: object) -> Any:
@@ -103,3 +104,32 @@ def event_counts(batch: Batch) -> list[tuple[str, int]]:
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     """``limit`` and ``offset`` clamped to be non-negative."""
     return max(limit, 0), max(offset, 0)
+
+
+def cdr_filter(
+    query: CdrQuery, placeholder: str, timestamp: Callable[[datetime], Any]
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``cdrs c``) and parameters of a CDR search, for either SQL dialect:
+    ``placeholder`` is ``?`` or ``%s``; ``timestamp`` turns a datetime into the stored form."""
+    p = placeholder
+    clauses = [f"c.tenant_id = {p}"]
+    params: list[Any] = [query.tenant_id]
+    if query.calling_number is not None:
+        clauses.append(f"c.from_number = {p}")
+        params.append(query.calling_number)
+    if query.called_number is not None:
+        clauses.append(f"c.to_number = {p}")
+        params.append(query.called_number)
+    if query.extension_id is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM cdr_extensions e"
+            f" WHERE e.call_id = c.call_id AND e.extension_id = {p})"
+        )
+        params.append(query.extension_id)
+    if query.started_from is not None:
+        clauses.append(f"c.started_at >= {p}")
+        params.append(timestamp(query.started_from))
+    if query.started_to is not None:
+        clauses.append(f"c.started_at <= {p}")
+        params.append(timestamp(query.started_to))
+    return " AND ".join(clauses), params

@@ -26,6 +26,7 @@ from ..domain.events import EventCategory, StoredEvent
 from ..ports.storage import Batch, CdrPage, CdrQuery, IdempotencyRecord
 from .migrations import check_not_newer, load_migrations
 from .storage_common import (
+    cdr_filter,
     cdr_writes,
     decode_cdr,
     document_ops,
@@ -213,7 +214,7 @@ class PostgresStorage:
         return None if row is None else decode_cdr(row[0])
 
     async def search_cdrs(self, query: CdrQuery) -> CdrPage:
-        where, params = _cdr_filter(query)
+        where, params = cdr_filter(query, "%s", to_utc)
         limit, offset = page_bounds(query.limit, query.offset)
         async with self._db.connection() as conn, conn.transaction():
             # One snapshot for the count and the page.
@@ -324,30 +325,6 @@ async def _put_cdr(cursor: AsyncCursor[TupleRow], record: CallRecord) -> None:
             "INSERT INTO cdr_extensions (call_id, extension_id) VALUES (%s, %s)",
             [(record.call_id, ext) for ext in extensions],
         )
-
-
-def _cdr_filter(query: CdrQuery) -> tuple[str, list[Any]]:
-    clauses = ["c.tenant_id = %s"]
-    params: list[Any] = [query.tenant_id]
-    if query.calling_number is not None:
-        clauses.append("c.from_number = %s")
-        params.append(query.calling_number)
-    if query.called_number is not None:
-        clauses.append("c.to_number = %s")
-        params.append(query.called_number)
-    if query.extension_id is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM cdr_extensions e"
-            " WHERE e.call_id = c.call_id AND e.extension_id = %s)"
-        )
-        params.append(query.extension_id)
-    if query.started_from is not None:
-        clauses.append("c.started_at >= %s")
-        params.append(to_utc(query.started_from))
-    if query.started_to is not None:
-        clauses.append("c.started_at <= %s")
-        params.append(to_utc(query.started_to))
-    return " AND ".join(clauses), params
 
 
 async def _migrate(conn: _Conn) -> None:

@@ -23,6 +23,7 @@ from ..domain.events import EventCategory, StoredEvent
 from ..ports.storage import Batch, CdrPage, CdrQuery, IdempotencyRecord
 from .migrations import check_not_newer, load_migrations
 from .storage_common import (
+    cdr_filter,
     cdr_writes,
     decode_cdr,
     decode_json,
@@ -171,7 +172,7 @@ class SqliteStorage:
         return None if row is None else decode_cdr(row[0])
 
     async def search_cdrs(self, query: CdrQuery) -> CdrPage:
-        where, params = _cdr_filter(query)
+        where, params = cdr_filter(query, "?", format_ts)
         db = self._db
         total = int(db.execute(f"SELECT count(*) FROM cdrs c WHERE {where}", params).fetchone()[0])
         limit, offset = page_bounds(query.limit, query.offset)
@@ -285,30 +286,6 @@ def _put_cdr(db: sqlite3.Connection, record: CallRecord) -> None:
         "INSERT INTO cdr_extensions (call_id, extension_id) VALUES (?, ?)",
         [(record.call_id, ext) for ext in sorted(set(record.extension_ids))],
     )
-
-
-def _cdr_filter(query: CdrQuery) -> tuple[str, list[Any]]:
-    clauses = ["c.tenant_id = ?"]
-    params: list[Any] = [query.tenant_id]
-    if query.calling_number is not None:
-        clauses.append("c.from_number = ?")
-        params.append(query.calling_number)
-    if query.called_number is not None:
-        clauses.append("c.to_number = ?")
-        params.append(query.called_number)
-    if query.extension_id is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM cdr_extensions e"
-            " WHERE e.call_id = c.call_id AND e.extension_id = ?)"
-        )
-        params.append(query.extension_id)
-    if query.started_from is not None:
-        clauses.append("c.started_at >= ?")
-        params.append(format_ts(query.started_from))
-    if query.started_to is not None:
-        clauses.append("c.started_at <= ?")
-        params.append(format_ts(query.started_to))
-    return " AND ".join(clauses), params
 
 
 def _event(tenant_id: str, row: Sequence[Any]) -> StoredEvent:
