@@ -156,7 +156,7 @@ def build(
         ext = directory.extension_by_number(tenant_id, number)
         if ext is None:
             return None
-        cred = sip_accounts._of_extension(ext.id)
+        cred = sip_accounts.of_extension(ext.id)
         return cred.username if cred is not None else None
 
     return Container(

@@ -263,7 +263,7 @@ async def _sip_phones(container: Container, previous: dict[str, Any]) -> list[di
         ext = container.directory.extension_by_number(TENANT_ID, number)
         if ext is None:
             continue
-        current = accounts._of_extension(ext.id)
+        current = accounts.of_extension(ext.id)
         prev = old_phones.get(number, {})
         username, password = prev.get("username"), prev.get("password")
         if (

@@ -40,10 +40,12 @@ class SipAccounts:
         self.directory = directory
         self.realm = realm
         self._by_username: dict[str, SipCredential] = {}
+        self._by_extension: dict[str, SipCredential] = {}
 
     async def load(self) -> None:
         docs = await self.core.storage.list(KIND)
         self._by_username = {d["username"]: SipCredential.model_validate(d) for d in docs}
+        self._by_extension = {c.extension_id: c for c in self._by_username.values()}
 
     def lookup(self, username: str) -> SipCredential | None:
         """For the registrar: the credential of ``username`` in this server's realm."""
@@ -52,16 +54,14 @@ class SipAccounts:
             return None
         return cred
 
-    def _of_extension(self, extension_id: str) -> SipCredential | None:
-        for cred in self._by_username.values():
-            if cred.extension_id == extension_id:
-                return cred
-        return None
+    def of_extension(self, extension_id: str) -> SipCredential | None:
+        """The extension's credential (the SIP switch asks this on every dial to a phone)."""
+        return self._by_extension.get(extension_id)
 
     def get(self, actor: Actor, tenant_id: str, extension_id: str) -> SipAccount:
         actor.require(Permission.TENANT_EDIT)
         self.directory.extension(actor, tenant_id, extension_id)
-        cred = self._of_extension(extension_id)
+        cred = self.of_extension(extension_id)
         if cred is None:
             raise NotFound("sip_account", extension_id)
         return SipAccount(extension_id=extension_id, username=cred.username, realm=cred.realm)
@@ -91,7 +91,7 @@ class SipAccounts:
         secret = password or secrets.token_urlsafe(18)
         cred = make_credential(tenant_id, extension_id, name, self.realm, secret)
         batch = self.core.batch()
-        old = self._of_extension(extension_id)
+        old = self.of_extension(extension_id)
         if old is not None and old.username != name:
             batch.deletes.append(Delete(KIND, old.username))
         batch.puts.append(Put(KIND, name, tenant_id, cred.model_dump(mode="json")))
@@ -99,6 +99,7 @@ class SipAccounts:
         if old is not None:
             self._by_username.pop(old.username, None)
         self._by_username[name] = cred
+        self._by_extension[extension_id] = cred
         return IssuedSipAccount(
             extension_id=extension_id, username=name, realm=self.realm, password=secret
         )
@@ -106,10 +107,11 @@ class SipAccounts:
     async def delete(self, actor: Actor, tenant_id: str, extension_id: str) -> None:
         actor.require(Permission.TENANT_EDIT)
         self.directory.extension(actor, tenant_id, extension_id)
-        cred = self._of_extension(extension_id)
+        cred = self.of_extension(extension_id)
         if cred is None:
             raise NotFound("sip_account", extension_id)
         batch = self.core.batch()
         batch.deletes.append(Delete(KIND, cred.username))
         await self.core.committer.commit(batch)
         self._by_username.pop(cred.username, None)
+        self._by_extension.pop(extension_id, None)
