@@ -3,114 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import stat
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
+from tests.e2e.serve_process import ServeProcess, serve_processes
 
 pytestmark = pytest.mark.e2e
 
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
-LISTENING = "callbridge listening on "
 
-
-class Server:
-    """A ``callbridge serve`` subprocess; its stdout is read by a thread, stderr goes to a file."""
-
+class Server(ServeProcess):
     def __init__(self, data_dir: Path, log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "callbridge.cli",
-                "serve",
-                "--demo",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data_dir),
-                "--sim-answer-after",
-                "0",
-                "--log-level",
-                "info",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        assert self.proc.stdout is not None
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
-        self.url = self._wait_for_url()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                raise AssertionError(f"the server exited early; log:\n{self.log_text()}")
-            if line.startswith(LISTENING):
-                return line.removeprefix(LISTENING).strip()
-        raise AssertionError(f"no listening line within {START_TIMEOUT_S}s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")[-5000:]
-
-    def terminate(self) -> int:
-        """SIGTERM and wait; the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=STOP_TIMEOUT_S)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        self._reader.join(timeout=STOP_TIMEOUT_S)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._log.close()
+        super().__init__(data_dir, log, ["--sim-answer-after", "0"])
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[[], Server]]:
-    servers: list[Server] = []
-
-    def _start() -> Server:
-        server = Server(tmp_path / "data", tmp_path / f"server-{len(servers)}.log")
-        servers.append(server)
-        return server
-
-    try:
-        yield _start
-    finally:
-        for server in servers:
-            server.close()
+def start(tmp_path: Path) -> Iterator[Callable[[], ServeProcess]]:
+    with serve_processes(
+        lambda n: Server(tmp_path / "data", tmp_path / f"server-{n}.log")
+    ) as starter:
+        yield starter
 
 
 def _wait_for(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:

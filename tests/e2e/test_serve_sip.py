@@ -8,114 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import queue
 import re
 import secrets
-import signal
 import socket
 import stat
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
+from tests.e2e.serve_process import ServeProcess
 
 pytestmark = pytest.mark.e2e
 
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
-LISTENING = "callbridge listening on "
 SIP_LINE = "callbridge SIP on udp+tcp "
 
 
-class SipServer:
-    """A ``callbridge serve --demo --switch sip`` subprocess; stdout lines are collected."""
+class SipServer(ServeProcess):
+    """``serve --demo --switch sip`` on free SIP and fixed test RTP ports; ``sip`` is HOST:PORT."""
 
     def __init__(self, data_dir: Path, log: Path, env_extra: dict[str, str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
-        env.update(env_extra)
-        self.data_dir = data_dir
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "callbridge.cli",
-                "serve",
-                "--demo",
-                "--switch",
-                "sip",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--sip-host",
-                "127.0.0.1",
-                "--sip-port",
-                "0",
-                "--rtp-port-min",
-                "41000",
-                "--rtp-port-max",
-                "41999",
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "info",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        assert self.proc.stdout is not None
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
-        self.url = self._wait_for(LISTENING)
-        self.sip = self._wait_for(SIP_LINE)
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def _wait_for(self, prefix: str) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                raise AssertionError(f"the server exited early; log:\n{self.log_text()}")
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line.removeprefix(prefix).strip()
-        raise AssertionError(f"no {prefix!r} line within {START_TIMEOUT_S}s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")[-5000:]
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=STOP_TIMEOUT_S)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        self._reader.join(timeout=STOP_TIMEOUT_S)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._log.close()
+        args = ["--switch", "sip", "--sip-host", "127.0.0.1", "--sip-port", "0"]
+        args += ["--rtp-port-min", "41000", "--rtp-port-max", "41999"]
+        super().__init__(data_dir, log, args, env_extra)
+        self.sip = self.wait_for(SIP_LINE)
 
 
 @pytest.fixture
@@ -123,8 +40,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., SipServer]]:
     servers: list[SipServer] = []
 
     def _start(**env: str) -> SipServer:
-        log = tmp_path / f"server-{len(servers)}.log"
-        server = SipServer(tmp_path / "data", log, env)
+        server = SipServer(tmp_path / "data", tmp_path / f"server-{len(servers)}.log", env)
         servers.append(server)
         return server
 
@@ -230,7 +146,7 @@ def test_serve_demo_sip_options_register_restart(
     assert sip["realm"] == "callbridge"
     phones = {p["extension"]: p for p in sip["phones"]}
     assert sorted(phones) == ["112", "113", "114"]
-    server._wait_for("callbridge demo phone 114")
+    server.wait_for("callbridge demo phone 114")
     for phone in phones.values():
         assert phone["username"] == phone["extension"]
         assert any(phone["password"] in line for line in server.seen), "credentials printed"
@@ -279,7 +195,7 @@ def test_serve_sip_calls_a_registered_demo_phone(start: Callable[..., SipServer]
     """With the default algorithms (SHA-256 and MD5 offered), an MD5 phone registers; an API call
     from its extension sends it an INVITE; its 486 ends the call."""
     server = start()
-    server._wait_for("callbridge demo phone 114")
+    server.wait_for("callbridge demo phone 114")
     creds = json.loads((Path(server.data_dir) / "demo-credentials.json").read_text())
     sip = creds["sip"]
     p112 = next(p for p in sip["phones"] if p["extension"] == "112")
