@@ -316,9 +316,9 @@ class AcdEngine:
         if cfg.max_length is not None and len(target.line) >= cfg.max_length:
             raise LimitExceeded("the queue is full", code="queue_full", queue_id=queue_id)
         out: list[Output] = []
+        out.append(self._queue_event("queue.left", call, reason="moved", to_queue=queue_id))
         released = self._withdraw(call, CancelReason.MOVED, out)
         source = self._queues[call.queue_id]
-        out.append(self._queue_event("queue.left", call, reason="moved", to_queue=queue_id))
         self._leave(call, source, out)
         call.state = CallState.WAITING
         call.queue_id, call.entered_at = queue_id, now

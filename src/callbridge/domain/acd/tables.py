@@ -69,7 +69,10 @@ QUEUE_CALL = Machine[CallState, CallInput](
         (_C, CallInput.END): CallState.ENDED,
     },
     codes={
-        **{(_O, i): "queue_call_already_offered" for i in (CallInput.OFFER, CallInput.PICK)},
+        **{
+            (_O, i): "queue_call_already_offered"
+            for i in (CallInput.OFFER, CallInput.PICK, CallInput.CALLBACK)
+        },
         (_W, CallInput.ANSWER): "queue_call_not_offered",
         (_W, CallInput.END): "queue_call_not_connected",
         (_O, CallInput.END): "queue_call_not_connected",
