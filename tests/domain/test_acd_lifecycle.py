@@ -42,7 +42,12 @@ def answered(call_id: str, agent_id: str, wait: float, within: bool = True) -> o
     return (
         "queue.answered",
         call_id,
-        {"queue_id": "q1", "agent_id": agent_id, "wait_seconds": wait, "within_service_level": within},
+        {
+            "queue_id": "q1",
+            "agent_id": agent_id,
+            "wait_seconds": wait,
+            "within_service_level": within,
+        },
     )
 
 
@@ -197,7 +202,11 @@ def overflowed(call_id: str, reason: str) -> object:
     return (
         "queue.overflowed",
         call_id,
-        {"queue_id": "q1", "reason": reason, "destination": {"kind": "extension", "target": "2000"}},
+        {
+            "queue_id": "q1",
+            "reason": reason,
+            "destination": {"kind": "extension", "target": "2000"},
+        },
     )
 
 
@@ -241,7 +250,11 @@ def test_callback_keeps_the_place_and_calls_back_when_an_agent_is_free() -> None
     acd.arrive("c1", "q1", 0.0)
     acd.arrive("c2", "q1", 1.0)
     assert show(acd.request_callback("c1", "+15551234567", 5.0)) == [
-        ("queue.callback_requested", "c1", {"queue_id": "q1", "number": "+15551234567", "position": 1}),
+        (
+            "queue.callback_requested",
+            "c1",
+            {"queue_id": "q1", "number": "+15551234567", "position": 1},
+        ),
     ]
     assert acd.tick(100.0)[0] == Overflow("c2", "q1", None, OverflowReason.MAX_WAIT)
     assert "c1" in acd.calls  # a callback does not overflow
