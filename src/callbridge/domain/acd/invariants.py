@@ -62,10 +62,17 @@ def violations(engine: AcdEngine) -> list[str]:
                 found.append(f"call {cid} is in line {in_line.get(cid, 0)} times")
         else:
             found.append(f"call {cid} is kept in end state {call.state}")
-    for qid in engine.queues:
-        expected = {a.agent_id for a in agents.values() if qid in a.queues and a.available}
+    idle: dict[str, set[str]] = {qid: set() for qid in engine.queues}
+    for agent in agents.values():
+        if agent.available:
+            for qid in agent.queues:
+                if qid in idle:
+                    idle[qid].add(agent.agent_id)
+    for qid, expected in idle.items():
         if engine.idle_agents(qid) != expected:
             found.append(f"queue {qid}: idle index {sorted(engine.idle_agents(qid))}")
+        if not expected:
+            continue
         for key in engine.queues[qid].line:
             call = calls[key[2]]
             if call.state is not CallState.WAITING:
