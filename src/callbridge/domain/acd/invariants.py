@@ -69,6 +69,9 @@ def violations(engine: AcdEngine) -> list[str]:
                 if qid in idle:
                     idle[qid].add(agent.agent_id)
     for qid, expected in idle.items():
+        members = {a.agent_id for a in agents.values() if qid in a.queues}
+        if engine.members(qid) != members:
+            found.append(f"queue {qid}: member index {sorted(engine.members(qid))}")
         if engine.idle_agents(qid) != expected:
             found.append(f"queue {qid}: idle index {sorted(engine.idle_agents(qid))}")
         if not expected:
