@@ -317,8 +317,17 @@ def test_remove_a_waiting_call_transfer_or_kill() -> None:
     acd.agent_available(agent("a1"), 0.0)
     acd.arrive("c1", "q1", 1.0)
     acd.arrive("c2", "q1", 2.0)
-    assert show(acd.remove("c2", 3.0, reason="transferred")) == [
-        ("queue.left", "c2", {"queue_id": "q1", "reason": "transferred"}),
+    to = Destination(DestinationKind.QUEUE, "q7")
+    assert show(acd.remove("c2", 3.0, reason="transferred", destination=to)) == [
+        (
+            "queue.left",
+            "c2",
+            {
+                "queue_id": "q1",
+                "reason": "transferred",
+                "destination": {"kind": "queue", "target": "q7"},
+            },
+        ),
     ]
     assert show(acd.remove("c1", 4.0, reason="killed")) == [
         ("queue.left", "c1", {"queue_id": "q1", "reason": "killed"}),

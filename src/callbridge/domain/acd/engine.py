@@ -17,11 +17,12 @@ import heapq
 
 from ..errors import Conflict, Invalid, LimitExceeded
 from .distribution import Distributor
-from .ledger import MAX_WAIT_DEADLINE, OFFER_DEADLINE, WRAPUP_DEADLINE
+from .ledger import MAX_WAIT_DEADLINE, OFFER_DEADLINE, WRAPUP_DEADLINE, destination_data
 from .model import (
     AgentProfile,
     CancelOffer,
     CancelReason,
+    Destination,
     Output,
     OverflowReason,
     QueueConfig,
@@ -278,12 +279,23 @@ class AcdEngine(Distributor):
         self._dispatch((call,), [a.agent_id for a in released], now, out)
         return out
 
-    def remove(self, call_id: str, now: float, *, reason: str = "removed") -> list[Output]:
-        """The call left the queue by an operator's action (transfer, redirect, kill)."""
+    def remove(
+        self,
+        call_id: str,
+        now: float,
+        *,
+        reason: str = "removed",
+        destination: Destination | None = None,
+    ) -> list[Output]:
+        """The call left the queue by an operator's action: transferred to ``destination``
+        (``reason="transferred"``), ended (``"killed"``), ... The service does the transfer."""
         call = self._call(call_id)
         QUEUE_CALL.next(call.state, CallInput.REMOVE)
         self._queues[call.queue_id].stats.removed += 1
-        out: list[Output] = [self._queue_event("queue.left", call, reason=reason)]
+        data: dict[str, object] = {"reason": reason}
+        if destination is not None:
+            data["destination"] = destination_data(destination)
+        out: list[Output] = [self._queue_event("queue.left", call, **data)]
         self._finish(call, CallState.REMOVED, CancelReason.REMOVED, now, out)
         return out
 
