@@ -20,7 +20,6 @@ from .distribution import Distributor
 from .ledger import MAX_WAIT_DEADLINE, OFFER_DEADLINE, WRAPUP_DEADLINE, destination_data
 from .model import (
     AgentProfile,
-    CancelOffer,
     CancelReason,
     Destination,
     Output,
@@ -155,13 +154,7 @@ class AcdEngine(Distributor):
             )
         )  # fmt: skip
         del call.offers[agent_id]
-        released: list[AgentSlot] = []
-        for other_id in sorted(call.offers):
-            other = self._agents[other_id]
-            out.append(CancelOffer(call_id, other_id, CancelReason.ANSWERED_ELSEWHERE))
-            self._release_agent(other)
-            released.append(other)
-        call.offers.clear()
+        released = self._withdraw(call, CancelReason.ANSWERED_ELSEWHERE, out)
         call.state, call.agent_id, call.answered_at = new, agent_id, now
         agent.state, agent.consecutive_missed = busy, 0
         agent.calls_answered += 1
@@ -257,7 +250,7 @@ class AcdEngine(Distributor):
     def move(self, call_id: str, queue_id: str, now: float) -> list[Output]:
         """Move a waiting (or offered) call to another queue; it keeps its arrival order."""
         call = self._call(call_id)
-        QUEUE_CALL.next(call.state, CallInput.MOVE)
+        waiting = QUEUE_CALL.next(call.state, CallInput.MOVE)
         target = self._queue(queue_id)
         if queue_id == call.queue_id:
             raise Invalid("the call is already in this queue", code="queue_call_same_queue")
@@ -269,8 +262,7 @@ class AcdEngine(Distributor):
         released = self._withdraw(call, CancelReason.MOVED, out)
         source = self._queues[call.queue_id]
         self._leave(call, source, out)
-        call.state = CallState.WAITING
-        call.queue_id, call.entered_at = queue_id, now
+        call.state, call.queue_id, call.entered_at = waiting, queue_id, now
         call.need = cfg.required_skills | call.skills
         call.tried.clear()
         target.stats.entered += 1
