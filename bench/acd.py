@@ -4,15 +4,16 @@
     .venv/bin/python bench/acd.py --rate 8 --seed 2
 
 A discrete-event simulation drives one :class:`AcdEngine` the way the service layer will: 1,000
-agents, each a member of three of 100 queues (member priority 1 or 2, random skills), all ready at
-t=0; the queues cycle through the six strategies, every fourth requires a skill, each has its own
-wrap-up, ring timeout 20 s, maximum wait 600 s and maximum length 200 with an overflow
-destination, and moves an agent away after 3 consecutive misses. 10,000 customers arrive as a
-Poisson stream (``--rate`` per second, priority 0-2, some needing a skill); the simulated
-switch carries out the engine's commands: an offered agent answers after 1-6 s (4 % let it ring
-out, 2 % reject), talks for an exponential time (mean 150 s), then hangs up; customers abandon
-after an exponential patience (mean 400 s); 3 % ask for a callback after 30 s; agents back from
-"away" after 60 s. Deadlines are the engine's: the loop ticks it at ``next_deadline()``.
+agents, each a member of three of 100 queues (``--memberships``; member priority 1 or 2, random
+skills), all ready at t=0; the queues cycle through the six strategies, every fourth requires a
+skill, each has its own wrap-up, ring timeout 20 s, maximum wait 600 s and maximum length 200
+with an overflow destination, and moves an agent away after 3 consecutive misses. 10,000
+customers arrive as a Poisson stream (``--rate`` per second, priority 0-2, some needing a
+skill); the simulated switch carries out the engine's commands: an offered agent answers after
+1-6 s (4 % let it ring out, 2 % reject), talks for an exponential time (mean 150 s), then hangs
+up; customers abandon after an exponential patience (mean 400 s); 3 % ask for a callback after
+30 s; agents back from "away" after 60 s. Deadlines are the engine's: the loop ticks it at
+``next_deadline()``.
 
 Measured: the wall time of every engine input (``perf_counter_ns`` around the call), reported for
 all inputs and for the *assignment decisions* -- the inputs whose outputs contain an offer; and
@@ -141,7 +142,8 @@ class Simulation:
             self.call(self.acd.configure_queue, cfg, 0.0)
         self.profiles = {}
         for j in range(a.agents):
-            queues = {f"q{q}": rng.choice([1, 1, 2]) for q in rng.sample(range(a.queues), 3)}
+            members = rng.sample(range(a.queues), a.memberships)
+            queues = {f"q{q}": rng.choice([1, 1, 2]) for q in members}
             skills = {s: rng.randint(1, 5) for s in SKILLS if rng.random() < 0.6}
             self.profiles[f"a{j}"] = AgentProfile(f"a{j}", queues, skills)
             self.call(self.acd.agent_available, self.profiles[f"a{j}"], 0.0)
@@ -234,6 +236,7 @@ def main() -> None:
     parser.add_argument("--queues", type=int, default=100)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=8.0, help="arrivals per simulated second")
+    parser.add_argument("--memberships", type=int, default=3, help="queues per agent")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--check-every", type=int, default=250)
     args = parser.parse_args()

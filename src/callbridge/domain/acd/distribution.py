@@ -6,6 +6,7 @@ with exactly what it freed, which keeps the engine work-conserving without scann
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 
 from ..events import DomainEvent, EventCategory
@@ -47,11 +48,11 @@ class Distributor(Ledger):
             queue = self._queues.get(qid)
             if queue is None or not all(s in skills for s in queue.config.required_skills):
                 continue
-            for key in queue.line:
+            for key in queue.waiting:
                 if best is not None and key[:2] >= best.key:
                     break
                 call = self._calls[key[2]]
-                if call.state is CallState.WAITING and all(s in skills for s in call.skills):
+                if all(s in skills for s in call.skills):
                     best = call
                     break
         return best
@@ -66,35 +67,49 @@ class Distributor(Ledger):
         its queue's strategy chooses. Only released calls and agents can form new pairs: before
         the input the engine was work-conserving.
         """
+        # Nothing becomes waiting or idle during a dispatch, things only get offered: a call's
+        # candidates only shrink and an agent's first call only moves back, so both are cached
+        # and recomputed only when what they name has been taken.
         pending = sorted((c for c in calls if c.state is CallState.WAITING), key=lambda c: c.key)
-        agents = list(dict.fromkeys(agent_ids))
         i = 0
+        cached: list[AgentSlot] = []
+        heap: list[tuple[tuple[int, int], str, QueueCall]] = []  # (call key, agent, call)
+        for aid in dict.fromkeys(agent_ids):
+            self._push_first_call(heap, aid)
         while True:
             best: QueueCall | None = None
             chosen: list[AgentSlot] = []
             while i < len(pending):
                 call = pending[i]
-                if call.state is CallState.WAITING and call.call_id in self._calls:
-                    chosen = self._candidates(call)
-                    if chosen:
-                        best = call
+                if call.state is CallState.WAITING:
+                    if not (cached and all(a.available for a in cached)):
+                        cached = self._candidates(call)
+                    if cached:
+                        best, chosen = call, cached
                         break
                 i += 1
-            keep: list[str] = []
-            for aid in agents:
+                cached = []
+            while heap:
+                _, aid, found = heap[0]
                 agent = self._agents.get(aid)
-                if agent is None or not agent.available:
-                    continue
-                found = self._oldest_for(agent)
-                if found is None:
-                    continue
-                keep.append(aid)
-                if best is None or found.key < best.key:
-                    best, chosen = found, []
-            agents = keep
+                if found.state is CallState.WAITING and agent is not None and agent.available:
+                    break
+                heapq.heappop(heap)
+                self._push_first_call(heap, aid)
+            if heap and (best is None or heap[0][0] < best.key):
+                best, chosen = heap[0][2], []
             if best is None:
                 return
             self._offer(best, chosen or self._candidates(best), now, out)
+
+    def _push_first_call(
+        self, heap: list[tuple[tuple[int, int], str, QueueCall]], agent_id: str
+    ) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is not None and agent.available:
+            found = self._oldest_for(agent)
+            if found is not None:
+                heapq.heappush(heap, (found.key, agent_id, found))
 
     def _offer(
         self, call: QueueCall, agents: list[AgentSlot], now: float, out: list[Output]
@@ -103,6 +118,7 @@ class Distributor(Ledger):
         cfg = queue.config
         for agent in agents:
             RESERVATION.next(agent.state, AgentInput.RESERVE)
+        self._unwait(call)
         call.state = CallState.OFFERED
         for agent in agents:
             self._serial += 1
@@ -157,6 +173,7 @@ class Distributor(Ledger):
         self._release_agent(agent)
         if not call.offers:
             call.state = QUEUE_CALL.next(call.state, CallInput.RELEASE)
+            self._wait(call)
             released.append(call)
 
     def _miss(
@@ -190,6 +207,7 @@ class Distributor(Ledger):
         released: list[QueueCall] = []
         if not call.offers:
             call.state = QUEUE_CALL.next(call.state, CallInput.RELEASE)
+            self._wait(call)
             released.append(call)
         self._dispatch(released, (agent.agent_id,), now, out)
 

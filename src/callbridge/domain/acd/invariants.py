@@ -35,6 +35,9 @@ def violations(engine: AcdEngine) -> list[str]:
     for qid, queue in engine.queues.items():
         if queue.line != sorted(queue.line):
             found.append(f"queue {qid}: line out of order")
+        waiting = [k for k in queue.line if (c := calls.get(k[2])) and c.state is CallState.WAITING]
+        if queue.waiting != waiting:
+            found.append(f"queue {qid}: waiting index {[k[2] for k in queue.waiting]}")
         for key in queue.line:
             in_line[key[2]] = in_line.get(key[2], 0) + 1
             call = calls.get(key[2])

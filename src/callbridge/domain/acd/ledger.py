@@ -10,7 +10,7 @@ they come up (an offer answered, a call moved, a wrap-up ended early) instead of
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -147,14 +147,25 @@ class Ledger:
         line = queue.line
         i = bisect_left(line, call.line_key)
         line.insert(i, call.line_key)
+        insort(queue.waiting, call.line_key)
         out.append(self._queue_event("queue.entered", call, position=i + 1))
         self._positions(queue, i + 1, out)
 
     def _leave(self, call: QueueCall, queue: QueueSlot, out: list[Output]) -> None:
+        """Take the call out of its line (before its state leaves waiting or offered)."""
+        if call.state is CallState.WAITING:
+            self._unwait(call)
         line = queue.line
         i = bisect_left(line, call.line_key)
         del line[i]
         self._positions(queue, i, out)
+
+    def _wait(self, call: QueueCall) -> None:
+        insort(self._queues[call.queue_id].waiting, call.line_key)
+
+    def _unwait(self, call: QueueCall) -> None:
+        waiting = self._queues[call.queue_id].waiting
+        del waiting[bisect_left(waiting, call.line_key)]
 
     def _positions(self, queue: QueueSlot, start: int, out: list[Output]) -> None:
         qid = queue.config.queue_id

@@ -90,6 +90,8 @@ class QueueSlot:
     config: QueueConfig
     # (-priority, seq, call id) of every waiting or offered call, kept sorted: the line.
     line: list[tuple[int, int, str]] = field(default_factory=list)
+    # The same for the calls waiting (no offer in flight): what a free agent looks through.
+    waiting: list[tuple[int, int, str]] = field(default_factory=list)
     cursor: str | None = None  # round robin: the agent offered last
     stats: QueueStats = field(default_factory=QueueStats)
 
