@@ -450,3 +450,11 @@ def test_stale_inputs_are_refused_with_stable_codes_and_change_nothing() -> None
     assert e3.value.code == "agent_not_found"
     assert acd.calls["c1"].state == "connected" and acd.agents["a1"].state == "busy"
     assert acd.agents["a2"].state == "idle"
+
+
+def test_a_call_restored_after_a_restart_keeps_its_wait() -> None:
+    acd = engine(QueueConfig("q1", max_wait=60.0, overflow=OVERFLOW))
+    acd.arrive("c1", "q1", 100.0, arrived_at=50.0)
+    assert acd.next_deadline() == 110.0
+    acd.agent_available(agent("a1"), 105.0)
+    assert show(acd.answered("c1", "a1", 106.0))[0] == answered("c1", "a1", 56.0, within=False)

@@ -110,8 +110,14 @@ class AcdEngine(Distributor):
         *,
         priority: int = 0,
         skills: frozenset[str] = frozenset(),
+        arrived_at: float | None = None,
     ) -> list[Output]:
-        """A customer entered the queue (or overflowed at once if it is full)."""
+        """A customer entered the queue (or overflowed at once if it is full).
+
+        ``arrived_at`` (default ``now``) restores a call queued earlier, e.g. after a restart:
+        its wait, maximum wait and service level count from then. Calls are ordered by the
+        order of ``arrive`` inputs, so restore them in their original arrival order.
+        """
         queue = self._queue(queue_id)
         if call_id in self._calls:
             raise Conflict(f"call {call_id!r} is already queued", code="queue_call_exists")
@@ -122,9 +128,10 @@ class AcdEngine(Distributor):
             self._overflowed(call_id, cfg, OverflowReason.MAX_LENGTH, out)
             return out
         self._seq += 1
+        since = now if arrived_at is None else arrived_at
         call = QueueCall(
             call_id, queue_id, priority, skills, cfg.required_skills | skills,
-            self._seq, now, now,
+            self._seq, since, since,
         )  # fmt: skip
         self._calls[call_id] = call
         queue.stats.entered += 1
