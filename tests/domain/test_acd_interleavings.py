@@ -362,6 +362,17 @@ class RemoveLeavesOffersRinging(AcdEngine):
         return super()._withdraw(call, reason, out)
 
 
+class SilentRingTimeout(AcdEngine):
+    def _miss(self, *args: Any, cancel: bool) -> None:
+        super()._miss(*args, cancel=False)
+
+
+class AbandonWithoutEvent(AcdEngine):
+    def abandoned(self, call_id: str, now: float) -> list[Output]:
+        out = super().abandoned(call_id, now)
+        return [o for o in out if not (isinstance(o, DomainEvent) and o.type == "queue.abandoned")]
+
+
 MUTANT_SETTINGS = settings(FAST, phases=[Phase.generate], report_multiple_bugs=False)
 
 
@@ -373,6 +384,8 @@ MUTANT_SETTINGS = settings(FAST, phases=[Phase.generate], report_multiple_bugs=F
         (ForgetsToDispatchAfterWrapup, "waits while"),
         (KeepsOfferedAgentsIdle, "idle index"),
         (RemoveLeavesOffersRinging, "reserved without a live offer"),
+        (SilentRingTimeout, "outputs"),
+        (AbandonWithoutEvent, "lost"),
     ],
 )
 def test_the_invariants_catch_a_broken_engine(mutant: type[AcdEngine], caught_by: str) -> None:

@@ -458,3 +458,21 @@ def test_a_call_restored_after_a_restart_keeps_its_wait() -> None:
     assert acd.next_deadline() == 110.0
     acd.agent_available(agent("a1"), 105.0)
     assert show(acd.answered("c1", "a1", 106.0))[0] == answered("c1", "a1", 56.0, within=False)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"ring_timeout": 0.0},
+        {"wrapup_seconds": -1.0},
+        {"max_wait": 0.0},
+        {"max_length": -1},
+        {"service_level_seconds": -1.0},
+        {"max_consecutive_misses": -1},
+    ],
+)
+def test_queue_config_out_of_range_fails_loudly(field: dict[str, float]) -> None:
+    with pytest.raises(Invalid) as e:
+        QueueConfig("q1", **field)  # type: ignore[arg-type]
+    assert e.value.code == "queue_config_invalid"
+    assert e.value.details["fields"] == list(field)

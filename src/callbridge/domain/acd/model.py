@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..errors import Invalid
 from ..events import DomainEvent
 
 
@@ -59,6 +60,26 @@ class QueueConfig:
     service_level_seconds: float = 20.0
     max_consecutive_misses: int = 0  # 0 = never move an agent away for missing offers
     away_option: str = "Missed Calls"
+
+    def __post_init__(self) -> None:
+        bad = [
+            name
+            for name, ok in (
+                ("ring_timeout", self.ring_timeout > 0),
+                ("wrapup_seconds", self.wrapup_seconds >= 0),
+                ("max_wait", self.max_wait is None or self.max_wait > 0),
+                ("max_length", self.max_length is None or self.max_length >= 0),
+                ("service_level_seconds", self.service_level_seconds >= 0),
+                ("max_consecutive_misses", self.max_consecutive_misses >= 0),
+            )
+            if not ok
+        ]
+        if bad:
+            raise Invalid(
+                f"queue {self.queue_id!r}: out of range: {', '.join(bad)}",
+                code="queue_config_invalid",
+                fields=bad,
+            )
 
 
 @dataclass(frozen=True, slots=True)
