@@ -25,7 +25,7 @@ async def test_restart_keeps_configuration_events_records_and_ends_orphaned_call
     await w.c.calls.kill(w.admin, w.tenant, finished.id)
     live = await w.c.calls.originate(w.admin, w.tenant, w.ext["103"], "104")
     await w.settle()
-    await w.c.directory.set_agent_state(w.admin, w.tenant, w.ext["101"], "Coffee Break")
+    await w.c.agents.set_state(w.admin, w.tenant, w.ext["101"], "Coffee Break")
     last_seq = await w.c.core.storage.last_seq(w.tenant)
     await w.c.stop()  # as good as a crash for the live call: the switch's legs are gone
 
@@ -42,7 +42,7 @@ async def test_restart_keeps_configuration_events_records_and_ends_orphaned_call
         d = c.directory
         admin = d.authenticate(w.tokens["alpha"])  # tokens survive
         assert [e.number for e in d.extensions_of(w.tenant)] == ["101", "102", "103", "104"]
-        assert d.agent_state(admin, w.tenant, w.ext["101"]).presence_name == "Coffee Break"
+        assert c.agents.state(admin, w.tenant, w.ext["101"]).presence_name == "Coffee Break"
         record = await c.core.storage.get_cdr(w.tenant, finished.id)
         assert record is not None and record.cause is HangupCause.KILLED
         lost = await c.core.storage.get_cdr(w.tenant, live.id)
@@ -52,7 +52,7 @@ async def test_restart_keeps_configuration_events_records_and_ends_orphaned_call
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert len(events) > last_seq and events[-1].type == "call.ended"
         # the log continues without a gap or reuse
-        await d.set_agent_state(admin, w.tenant, w.ext["101"], "Ready")
+        await c.agents.set_state(admin, w.tenant, w.ext["101"], "Ready")
         assert await c.core.storage.last_seq(w.tenant) == events[-1].seq + 1
     finally:
         await c.stop()

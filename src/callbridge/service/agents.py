@@ -1,0 +1,397 @@
+"""Agents: sign-in, presence, and the phone and queue state that follow the agent's legs.
+
+Theory of operation
+-------------------
+Presence changes are commands (:meth:`AgentService.set_state`, :meth:`sign_in`, :meth:`sign_out`).
+Phone and queue state are never set by a client: the call service tells the agent service about
+every call it commits (:meth:`CallService.add_observer`), :class:`AgentLegs` indexes the agents'
+legs, and each touched agent's state walks the phone table to what its legs show. A leg ending
+after an answer on a queue call with a wrap-up duration leaves the phone in ``wrapup`` until the
+duration runs out (a timer on the Clock) or the agent says ``Ready``.
+
+Offers: a leg ringing on an agent's extension in a call that belongs to a queue is that queue's
+offer. If it still rings after the queue's ring timeout (a Clock timer), or the agent's side ends
+it unanswered (declined, busy, no answer), it is *missed*: ``consecutive_missed`` grows and an
+``agent.offer_missed`` event is logged; when the queue's ``max_consecutive_misses`` is reached, a
+ready agent is moved to the queue's ``missed_presence`` away option.
+
+Every change of one agent runs under that agent's lock on a copy of its state, is committed
+(document + events, one transaction) and only then replaces the cached state. Timers and the tasks
+they start are owned here and cancelled by :meth:`stop`.
+
+Restart: :meth:`start` loads the saved states after the call service has ended the calls the
+switch lost, and reconciles: an agent shown ringing, talking or held without a live leg goes
+idle; an expired wrap-up ends; a pending one is re-armed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
+
+from ..domain.agents import AgentState, PhoneState
+from ..domain.calls import Call
+from ..domain.directory import Extension, PresenceType
+from ..domain.errors import Conflict, Invalid, PermissionDenied
+from ..domain.events import DomainEvent
+from ..domain.tenancy import Permission
+from ..ports.clock import TimerHandle
+from .agent_legs import AgentLegs, EndedLeg
+from .auth import Actor
+from .core import Core, KeyedLocks
+from .directory import Directory
+
+log = logging.getLogger(__name__)
+
+READY = "Ready"
+DEFAULT_SIGN_OUT = "Sign Out"
+
+
+class AgentService:
+    def __init__(self, core: Core, directory: Directory) -> None:
+        self.core = core
+        self.directory = directory
+        self.states: dict[str, AgentState] = {}  # by extension id
+        self.legs = AgentLegs(self._is_agent)
+        self._locks = KeyedLocks()
+        self._wrapup_timers: dict[str, TimerHandle] = {}  # extension id -> timer
+        self._ring_timers: dict[str, TimerHandle] = {}  # leg id -> timer
+        self._missed_legs: set[str] = set()  # offers already counted as missed
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, live_calls: list[Call]) -> None:
+        """Load saved states and reconcile them with the calls that are live now."""
+        self.states = {a.extension_id: a for a in await self.core.load("agent_states", AgentState)}
+        self.legs.clear()
+        for call in live_calls:
+            self.legs.update(call)
+        self._started = True
+        for ext_id in sorted(self.states):
+            async with self._locks(ext_id):
+                await self._reconcile(ext_id)
+
+    async def stop(self) -> None:
+        self._started = False
+        for timer in [*self._wrapup_timers.values(), *self._ring_timers.values()]:
+            timer.cancel()
+        self._wrapup_timers.clear()
+        self._ring_timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def settle(self) -> None:
+        """Wait for the work that fired timers started (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        if not self._started:
+            work.close()
+            return
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agent task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ------------------------------------------------------------------ reads
+
+    def _is_agent(self, extension_id: str) -> bool:
+        ext = self.directory.extensions.get(extension_id)
+        return ext is not None and ext.is_agent
+
+    def state(self, actor: Actor, tenant_id: str, extension_id: str) -> AgentState:
+        actor.require(Permission.AGENT_CONTROL)
+        return self._state(self.directory.extension(actor, tenant_id, extension_id))
+
+    def states_of(self, actor: Actor, tenant_id: str) -> list[tuple[Extension, AgentState]]:
+        actor.require(Permission.AGENT_CONTROL)
+        self.directory.tenant(actor, tenant_id)
+        return [(e, self._state(e)) for e in self.directory.extensions_of(tenant_id) if e.is_agent]
+
+    def _state(self, ext: Extension) -> AgentState:
+        state = self.states.get(ext.id)
+        if state is None or state.tenant_id != ext.tenant_id:
+            now = self.core.clock.now()
+            state = AgentState(
+                tenant_id=ext.tenant_id, extension_id=ext.id, presence_since=now, phone_since=now
+            )
+        return state
+
+    # ------------------------------------------------------------------ presence commands
+
+    def _agent_ext(self, actor: Actor, tenant_id: str, extension_id: str) -> Extension:
+        actor.require(Permission.AGENT_CONTROL)
+        ext = self.directory.extension(actor, tenant_id, extension_id)
+        agent_self = actor.principal.extension_id
+        if (
+            not actor.is_telco
+            and agent_self not in (None, ext.id)
+            and not actor.has(Permission.TENANT_EDIT)
+        ):
+            raise PermissionDenied("an agent may only change its own state")
+        if not ext.is_agent:
+            raise Invalid(f"extension {ext.number} is not an agent", code="extension_not_agent")
+        return ext
+
+    async def set_state(
+        self, actor: Actor, tenant_id: str, extension_id: str, name: str
+    ) -> AgentState:
+        """``Ready``, or an away or sign-out option by name. ``Ready`` during wrap-up ends it."""
+        ext = self._agent_ext(actor, tenant_id, extension_id)
+        kind, resolved = self.directory.resolve_presence(tenant_id, name)
+        async with self._locks(ext.id):
+            state = self._state(ext).model_copy(deep=True)
+            now = self.core.clock.now()
+            events: list[DomainEvent] = []
+            if kind is PresenceType.READY and state.phone is PhoneState.WRAPUP:
+                events += state.end_wrapup(now)
+                if state.presence is not PresenceType.READY:
+                    events += state.set_presence(kind, resolved, now)
+            else:
+                events += state.set_presence(kind, resolved, now)
+            return await self._commit(ext, state, events)
+
+    async def sign_in(
+        self, actor: Actor, tenant_id: str, extension_id: str, name: str = READY
+    ) -> AgentState:
+        """Sign in as ready (default) or straight into an away option."""
+        ext = self._agent_ext(actor, tenant_id, extension_id)
+        kind, resolved = self.directory.resolve_presence(tenant_id, name)
+        if kind is PresenceType.SIGN_OUT:
+            raise Invalid(f"{name!r} is a sign-out option", code="presence_not_sign_in")
+        async with self._locks(ext.id):
+            state = self._state(ext).model_copy(deep=True)
+            if state.signed_in:
+                raise Conflict("the agent is already signed in", code="agent_already_signed_in")
+            events = state.set_presence(kind, resolved, self.core.clock.now())
+            return await self._commit(ext, state, events)
+
+    async def sign_out(
+        self, actor: Actor, tenant_id: str, extension_id: str, name: str | None = None
+    ) -> AgentState:
+        """Sign out with a sign-out option (default: the tenant's first, else ``Sign Out``)."""
+        ext = self._agent_ext(actor, tenant_id, extension_id)
+        if name is None:
+            options = [
+                o
+                for o in self.directory.presence_options_of(tenant_id)
+                if o.type is PresenceType.SIGN_OUT
+            ]
+            resolved = options[0].name if options else DEFAULT_SIGN_OUT
+        else:
+            kind, resolved = self.directory.resolve_presence(tenant_id, name)
+            if kind is not PresenceType.SIGN_OUT:
+                raise Invalid(f"{name!r} is not a sign-out option", code="presence_not_sign_out")
+        async with self._locks(ext.id):
+            state = self._state(ext).model_copy(deep=True)
+            events = state.set_presence(PresenceType.SIGN_OUT, resolved, self.core.clock.now())
+            return await self._commit(ext, state, events)
+
+    # ------------------------------------------------------------------ the commit path
+
+    async def _commit(
+        self, ext: Extension, state: AgentState, events: list[DomainEvent]
+    ) -> AgentState:
+        if not events:
+            return state
+        for e in events:
+            e.data["tenant_id"] = ext.tenant_id
+            e.data["number"] = ext.number
+        await self.core.save(ext.tenant_id, put=[("agent_states", ext.id, state)], events=events)
+        self.states[ext.id] = state
+        self._arm_wrapup(state)
+        return state
+
+    # ------------------------------------------------------------------ following the legs
+
+    async def calls_committed(self, calls: list[Call]) -> None:
+        """The call service's observer: follow every agent leg the committed calls touched."""
+        if not self._started:
+            return
+        touched: dict[str, list[EndedLeg]] = {}
+        for call in calls:
+            for ext_id, ended in self.legs.update(call).items():
+                touched.setdefault(ext_id, []).extend(ended)
+        for ext_id in sorted(touched):
+            async with self._locks(ext_id):
+                await self._follow(ext_id, touched[ext_id])
+
+    async def _follow(self, ext_id: str, ended: list[EndedLeg]) -> None:
+        ext = self.directory.extensions.get(ext_id)
+        if ext is None or not ext.is_agent:
+            return
+        state = self._state(ext).model_copy(deep=True)
+        now = self.core.clock.now()
+        events: list[DomainEvent] = []
+        for gone in ended:
+            self._cancel_ring(gone.view.leg_id)
+        # a ringing offer the agent's side ended unanswered is missed (unless counted already)
+        missed = False
+        for gone in ended:
+            leg_id = gone.view.leg_id
+            if gone.answered or gone.view.queue_id is None:
+                self._missed_legs.discard(leg_id)
+                continue
+            if leg_id in self._missed_legs:
+                self._missed_legs.discard(leg_id)
+                missed = True
+            elif gone.not_taken:
+                missed = True
+                events += self._miss(ext, state, gone.view.queue_id, gone.view.call_id)
+        lead = self.legs.observed(ext_id)
+        if lead is not None:
+            events += state.follow(lead.phone, now, call_id=lead.call_id, missed=missed)
+            events += state.set_queue(lead.queue_id, now)
+            for view in self.legs.legs_of(ext_id):
+                self._watch_offer(ext, view.leg_id)
+        else:
+            finished = [g for g in ended if g.answered]
+            wrapup_s = 0
+            if finished and finished[-1].view.queue_id is not None:
+                queue = self.directory.queues.get(finished[-1].view.queue_id)
+                wrapup_s = queue.wrapup_s if queue is not None else 0
+            events += state.follow(PhoneState.IDLE, now, wrapup_seconds=wrapup_s, missed=missed)
+            if state.phone is not PhoneState.WRAPUP:
+                events += state.set_queue(None, now)
+        await self._commit(ext, state, events)
+
+    # ------------------------------------------------------------------ offers and misses
+
+    def _watch_offer(self, ext: Extension, leg_id: str) -> None:
+        view = self.legs.leg(ext.id, leg_id)
+        if view is None or view.queue_id is None:
+            return
+        if view.phone is not PhoneState.RINGING:
+            self._cancel_ring(leg_id)
+            return
+        if leg_id in self._ring_timers or leg_id in self._missed_legs:
+            return
+        queue = self.directory.queues.get(view.queue_id)
+        if queue is None:
+            return
+        self._ring_timers[leg_id] = self.core.clock.call_later(
+            queue.ring_timeout_s,
+            lambda: self._spawn(f"agent-ring-timeout-{leg_id}", self._ring_timeout(ext, leg_id)),
+        )
+
+    def _cancel_ring(self, leg_id: str) -> None:
+        timer = self._ring_timers.pop(leg_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def _ring_timeout(self, ext: Extension, leg_id: str) -> None:
+        self._ring_timers.pop(leg_id, None)
+        async with self._locks(ext.id):
+            view = self.legs.leg(ext.id, leg_id)
+            if view is None or view.phone is not PhoneState.RINGING or view.queue_id is None:
+                return
+            self._missed_legs.add(leg_id)
+            state = self._state(ext).model_copy(deep=True)
+            events = self._miss(ext, state, view.queue_id, view.call_id)
+            await self._commit(ext, state, events)
+
+    def _miss(
+        self, ext: Extension, state: AgentState, queue_id: str, call_id: str
+    ) -> list[DomainEvent]:
+        """Count a missed offer on ``state``; apply the queue's miss rule."""
+        events = state.miss_offer(queue_id, call_id)
+        queue = self.directory.queues.get(queue_id)
+        if (
+            queue is None
+            or queue.max_consecutive_misses == 0
+            or queue.missed_presence is None
+            or state.consecutive_missed < queue.max_consecutive_misses
+            or state.presence is not PresenceType.READY
+        ):
+            return events
+        try:
+            kind, name = self.directory.resolve_presence(ext.tenant_id, queue.missed_presence)
+        except Invalid:
+            log.warning(
+                "tenant %s queue %s: missed_presence %r no longer exists",
+                ext.tenant_id,
+                queue.id,
+                queue.missed_presence,
+            )
+            return events
+        if kind is not PresenceType.AWAY:
+            return events
+        now = self.core.clock.now()
+        return events + state.set_presence(kind, name, now, reason="missed_offers")
+
+    # ------------------------------------------------------------------ wrap-up
+
+    def _arm_wrapup(self, state: AgentState) -> None:
+        ext_id = state.extension_id
+        timer = self._wrapup_timers.pop(ext_id, None)
+        if timer is not None:
+            timer.cancel()
+        if state.phone is not PhoneState.WRAPUP or state.wrapup_until is None:
+            return
+        delay = max(0.0, (state.wrapup_until - self.core.clock.now()).total_seconds())
+        self._wrapup_timers[ext_id] = self.core.clock.call_later(
+            delay, lambda: self._spawn(f"agent-wrapup-{ext_id}", self._wrapup_over(ext_id))
+        )
+
+    async def _wrapup_over(self, ext_id: str) -> None:
+        self._wrapup_timers.pop(ext_id, None)
+        async with self._locks(ext_id):
+            await self._end_expired_wrapup(ext_id)
+
+    async def _end_expired_wrapup(self, ext_id: str) -> None:
+        ext = self.directory.extensions.get(ext_id)
+        state = self.states.get(ext_id)
+        if ext is None or state is None or state.phone is not PhoneState.WRAPUP:
+            return
+        now = self.core.clock.now()
+        if state.wrapup_until is not None and state.wrapup_until - now > timedelta(0):
+            self._arm_wrapup(state)  # extended meanwhile
+            return
+        draft = state.model_copy(deep=True)
+        await self._commit(ext, draft, draft.end_wrapup(now))
+
+    # ------------------------------------------------------------------ restart
+
+    async def _reconcile(self, ext_id: str) -> None:
+        ext = self.directory.extensions.get(ext_id)
+        state = self.states.get(ext_id)
+        if ext is None or state is None:
+            self.states.pop(ext_id, None)
+            return
+        if state.phone is PhoneState.WRAPUP and self.legs.observed(ext_id) is None:
+            await self._end_expired_wrapup(ext_id)
+            return
+        draft = state.model_copy(deep=True)
+        now = self.core.clock.now()
+        lead = self.legs.observed(ext_id)
+        if lead is None:
+            events = draft.follow(PhoneState.IDLE, now)
+            if draft.phone is not PhoneState.WRAPUP:
+                events += draft.set_queue(None, now)
+        else:
+            events = draft.follow(lead.phone, now, call_id=lead.call_id)
+            events += draft.set_queue(lead.queue_id, now)
+        if events:
+            log.warning(
+                "tenant %s agent %s: phone %s had no live call after the restart; now %s",
+                ext.tenant_id,
+                ext.number,
+                state.phone,
+                draft.phone,
+            )
+        await self._commit(ext, draft, events)
