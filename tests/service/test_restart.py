@@ -50,7 +50,17 @@ async def test_restart_keeps_configuration_events_records_and_ends_orphaned_call
         assert live.id not in c.calls.calls
         events = await c.core.storage.events(w.tenant, 0, 10_000)
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
-        assert len(events) > last_seq and events[-1].type == "call.ended"
+        after_restart = [e for e in events if e.seq > last_seq]
+        assert "call.ended" in [e.type for e in after_restart]
+        # the agents of the lost call were talking: reconciled to idle, not left busy
+        idled = {
+            e.data["number"]
+            for e in after_restart
+            if e.type == "agent.phone_state_changed" and e.data["state"] == "idle"
+        }
+        assert idled == {"103", "104"}
+        for number in ("103", "104"):
+            assert c.agents.state(admin, w.tenant, w.ext[number]).phone == "idle"
         # the log continues without a gap or reuse
         await c.agents.set_state(admin, w.tenant, w.ext["101"], "Ready")
         assert await c.core.storage.last_seq(w.tenant) == events[-1].seq + 1
