@@ -255,6 +255,8 @@ class AgentService:
                 events += self._miss(ext, state, gone.view.queue_id, gone.view.call_id)
         lead = self.legs.observed(ext_id)
         if lead is not None:
+            if state.phone is PhoneState.WRAPUP:  # on the phone again: after-call work is over
+                events += state.end_wrapup(now)
             events += state.follow(lead.phone, now, call_id=lead.call_id, missed=missed)
             events += state.set_queue(lead.queue_id, now)
             for view in self.legs.legs_of(ext_id):
