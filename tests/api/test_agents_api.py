@@ -221,3 +221,40 @@ async def test_openapi_documents_the_contact_center_routes(
         assert method in paths[path], path
     queue = spec["components"]["schemas"]["Queue"]["properties"]
     assert {"strategy", "ring_timeout_s", "wrapup_s", "overflow", "members"} <= set(queue)
+
+
+async def test_what_queues_refer_to_cannot_vanish_under_them(
+    api: tuple[World, httpx.AsyncClient],
+) -> None:
+    w, cl = api
+    t = f"/api/v1/tenants/{w.tenant}"
+    sales = (
+        await cl.post(
+            f"{t}/queues",
+            json={
+                "name": "Sales",
+                "extension": "310",
+                "members": [{"extension_id": w.ext["101"], "priority": 2}],
+                "overflow": {"kind": "queue", "target": w.queue},
+                "max_consecutive_misses": 2,
+                "missed_presence": "Coffee Break",
+            },
+        )
+    ).json()
+    r = await cl.delete(f"{t}/queues/{w.queue}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "queue_in_use"
+    coffee = next(
+        o for o in (await cl.get(f"{t}/presence-options")).json() if o["name"] == "Coffee Break"
+    )
+    r = await cl.delete(f"{t}/presence-options/{coffee['id']}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "presence_option_in_use"
+    await cl.patch(
+        f"{t}/queues/{sales['id']}",
+        json={"overflow": {"kind": "extension", "target": w.ext["102"]}},
+    )
+    r = await cl.delete(f"{t}/extensions/{w.ext['102']}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "extension_in_use"
+    # a deleted member leaves the queue
+    assert (await cl.delete(f"{t}/extensions/{w.ext['101']}")).status_code == 204
+    r = await cl.get(f"{t}/queues/{sales['id']}")
+    assert r.json()["members"] == [] and r.json()["member_extension_ids"] == []

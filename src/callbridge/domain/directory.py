@@ -130,9 +130,9 @@ class Queue(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _members_from_ids(cls, data: Any) -> Any:
-        """Documents and requests that only name ``member_extension_ids`` get priority-1
-        members; when both are given, ``members`` wins."""
-        if isinstance(data, dict) and not data.get("members") and data.get("member_extension_ids"):
+        """Documents and requests without ``members`` get priority-1 members from
+        ``member_extension_ids``; when both are given, ``members`` wins."""
+        if isinstance(data, dict) and "members" not in data and data.get("member_extension_ids"):
             ids = data["member_extension_ids"]
             return {**data, "members": [{"extension_id": i} for i in ids]}
         return data

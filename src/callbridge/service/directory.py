@@ -419,12 +419,34 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         ext = self._owned(self.extensions, "extension", tenant_id, extension_id)
+        self._check_not_overflow(tenant_id, OverflowKind.EXTENSION, ext.id, "extension")
+        # it leaves the queues it was a member of, in the same commit
+        queues = [
+            q.model_copy(update={"members": [m for m in q.members if m.extension_id != ext.id]})
+            for q in self.queues_of(tenant_id)
+            if q.member(ext.id) is not None
+        ]
+        queues = [_validated(Queue, q.model_dump()) for q in queues]  # ids follow members
         await self.core.save(
             tenant_id,
+            put=[("queues", q.id, q) for q in queues],
             delete=[("extensions", ext.id), ("agent_states", ext.id), ("agent_skills", ext.id)],
             events=[_config_event("extension.deleted", extension_id=ext.id, number=ext.number)],
         )
         del self.extensions[ext.id]
+        for q in queues:
+            self.queues[q.id] = q
+
+    def _check_not_overflow(
+        self, tenant_id: str, kind: OverflowKind, ident: str, what: str
+    ) -> None:
+        users = [
+            q.id
+            for q in self.queues_of(tenant_id)
+            if q.overflow is not None and q.overflow.kind is kind and q.overflow.target == ident
+        ]
+        if users:
+            raise Conflict(f"queues overflow to this {what}", code=f"{what}_in_use", queues=users)
 
     async def _put_extension(self, ext: Extension, event: str) -> None:
         await self.core.save(
@@ -481,6 +503,13 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         option = self._owned(self.presence, "presence_option", tenant_id, option_id)
+        users = [q.id for q in self.queues_of(tenant_id) if q.missed_presence == option.name]
+        if users:
+            raise Conflict(
+                "queues move agents who miss offers to this option",
+                code="presence_option_in_use",
+                queues=users,
+            )
         await self.core.save(
             tenant_id,
             delete=[("presence_options", option.id)],
@@ -614,6 +643,7 @@ class Directory:
     async def delete_queue(self, actor: Actor, tenant_id: str, queue_id: str) -> None:
         actor.require(Permission.TENANT_EDIT)
         queue = self.queue(actor, tenant_id, queue_id)
+        self._check_not_overflow(tenant_id, OverflowKind.QUEUE, queue.id, "queue")
         await self.core.save(
             tenant_id,
             delete=[("queues", queue.id)],
