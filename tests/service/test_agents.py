@@ -82,6 +82,7 @@ async def test_phone_state_follows_ringing_answer_hold_and_hangup(world: World) 
     assert w.c.agents.state(w.admin, w.tenant, w.ext["102"]).phone is PhoneState.TALKING
     legs = {leg.number: leg.id for leg in w.c.calls.get(w.admin, w.tenant, call.id).legs.values()}
     await w.c.calls.hold(w.admin, w.tenant, call.id, legs["102"])
+    await w.settle()  # the agents follow the committed call right after
     for number in ("101", "102"):
         assert w.c.agents.state(w.admin, w.tenant, w.ext[number]).phone is PhoneState.HELD
     await w.c.calls.unhold(w.admin, w.tenant, call.id, legs["102"])

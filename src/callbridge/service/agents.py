@@ -40,7 +40,8 @@ from ..domain.errors import Conflict, Invalid, PermissionDenied
 from ..domain.events import DomainEvent
 from ..domain.tenancy import Permission
 from ..ports.clock import TimerHandle
-from .agent_legs import AgentLegs, EndedLeg
+from ..ports.storage import Put
+from .agent_legs import AgentLegs, EndedLeg, LegView
 from .auth import Actor
 from .core import Core, KeyedLocks
 from .directory import Directory
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 READY = "Ready"
 DEFAULT_SIGN_OUT = "Sign Out"
+
+_Change = tuple[Extension, AgentState, list[DomainEvent]]
+_Seen = tuple[str, list[EndedLeg], LegView | None]  # extension id, its ended legs, its lead leg
 
 
 class AgentService:
@@ -63,6 +67,9 @@ class AgentService:
         self._missed_legs: set[str] = set()  # offers already counted as missed
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        # what the committed calls showed, per agent, in commit order (see calls_committed)
+        self._inbox: asyncio.Queue[list[_Seen]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -76,8 +83,17 @@ class AgentService:
         for ext_id in sorted(self.states):
             async with self._locks(ext_id):
                 await self._reconcile(ext_id)
+        self._worker = asyncio.create_task(self._run(), name="callbridge-agent-phones")
 
     async def stop(self) -> None:
+        """Finish following what the calls already showed; cancel timers and their work."""
+        if self._worker is not None:
+            if not self._worker.done():
+                await self._inbox.join()
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
         self._started = False
         for timer in [*self._wrapup_timers.values(), *self._ring_timers.values()]:
             timer.cancel()
@@ -91,8 +107,11 @@ class AgentService:
                 await task
 
     async def settle(self) -> None:
-        """Wait for the work that fired timers started (tests)."""
-        while self._tasks:
+        """Wait until what the calls showed so far is followed and fired timers' work is done."""
+        while True:
+            await self._inbox.join()
+            if not self._tasks:
+                return
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
@@ -207,37 +226,83 @@ class AgentService:
     async def _commit(
         self, ext: Extension, state: AgentState, events: list[DomainEvent]
     ) -> AgentState:
-        if not events:
-            return state
-        for e in events:
-            e.data["tenant_id"] = ext.tenant_id
-            e.data["number"] = ext.number
-        await self.core.save(ext.tenant_id, put=[("agent_states", ext.id, state)], events=events)
-        self.states[ext.id] = state
-        self._arm_wrapup(state)
+        await self._commit_many([(ext, state, events)])
         return state
+
+    async def _commit_many(self, changes: list[_Change]) -> None:
+        """Write the changed agents in one transaction; then cache them and (re)arm timers."""
+        batch = self.core.batch()
+        for ext, state, events in changes:
+            if not events:
+                continue
+            for e in events:
+                e.data["tenant_id"] = ext.tenant_id
+                e.data["number"] = ext.number
+            doc = state.model_dump(mode="json")
+            batch.puts.append(Put("agent_states", ext.id, ext.tenant_id, doc))
+            batch.events.extend((ext.tenant_id, e) for e in events)
+        if not batch:
+            return
+        await self.core.commit(batch)
+        for ext, state, events in changes:
+            if events:
+                self.states[ext.id] = state
+                self._arm_wrapup(state)
 
     # ------------------------------------------------------------------ following the legs
 
     async def calls_committed(self, calls: list[Call]) -> None:
-        """The call service's observer: follow every agent leg the committed calls touched."""
+        """The call service's observer. It only takes note (in commit order) of what each touched
+        agent's legs show: the agent states follow in :meth:`_run`, so the call path never waits
+        for the agents' commits."""
         if not self._started:
             return
         touched: dict[str, list[EndedLeg]] = {}
         for call in calls:
             for ext_id, ended in self.legs.update(call).items():
                 touched.setdefault(ext_id, []).extend(ended)
-        for ext_id in sorted(touched):
-            async with self._locks(ext_id):
-                await self._follow(ext_id, touched[ext_id])
+        if touched:
+            seen = [(e, ended, self.legs.observed(e)) for e, ended in sorted(touched.items())]
+            self._inbox.put_nowait(seen)
 
-    async def _follow(self, ext_id: str, ended: list[EndedLeg]) -> None:
+    async def _run(self) -> None:
+        """Follow the agents' legs: whatever piled up is applied in order and committed at once."""
+        while True:
+            items = [await self._inbox.get()]
+            while not self._inbox.empty() and len(items) < 256:
+                items.append(self._inbox.get_nowait())
+            try:
+                await self._follow_all([seen for item in items for seen in item])
+            except Exception:
+                log.exception("following the agents' phones failed")
+            finally:
+                for _ in items:
+                    self._inbox.task_done()
+
+    async def _follow_all(self, seen: list[_Seen]) -> None:
+        async with contextlib.AsyncExitStack() as held:
+            for ext_id in sorted({ext_id for ext_id, _, _ in seen}):
+                await held.enter_async_context(self._locks(ext_id))
+            drafts: dict[str, _Change] = {}
+            for ext_id, ended, lead in seen:
+                change = self._follow(ext_id, ended, lead, drafts.get(ext_id))
+                if change is not None:
+                    drafts[ext_id] = change
+            await self._commit_many(list(drafts.values()))
+
+    def _follow(
+        self, ext_id: str, ended: list[EndedLeg], lead: LegView | None, draft: _Change | None
+    ) -> _Change | None:
+        """Walk the agent's state (its draft, when several notes are applied together) to what
+        one note showed: ``lead`` is the leg that decided the phone state then."""
         ext = self.directory.extensions.get(ext_id)
         if ext is None or not ext.is_agent:
-            return
-        state = self._state(ext).model_copy(deep=True)
+            return None
+        if draft is not None:
+            _, state, events = draft
+        else:
+            state, events = self._state(ext).model_copy(deep=True), []
         now = self.core.clock.now()
-        events: list[DomainEvent] = []
         for gone in ended:
             self._cancel_ring(gone.view.leg_id)
         # a ringing offer the agent's side ended unanswered is missed (unless counted already)
@@ -253,7 +318,6 @@ class AgentService:
             elif gone.not_taken:
                 missed = True
                 events += self._miss(ext, state, gone.view.queue_id, gone.view.call_id)
-        lead = self.legs.observed(ext_id)
         if lead is not None:
             if state.phone is PhoneState.WRAPUP:  # on the phone again: after-call work is over
                 events += state.end_wrapup(now)
@@ -270,7 +334,7 @@ class AgentService:
             events += state.follow(PhoneState.IDLE, now, wrapup_seconds=wrapup_s, missed=missed)
             if state.phone is not PhoneState.WRAPUP:
                 events += state.set_queue(None, now)
-        await self._commit(ext, state, events)
+        return ext, state, events
 
     # ------------------------------------------------------------------ offers and misses
 
