@@ -289,3 +289,28 @@ async def test_an_agent_may_change_only_its_own_state(world: World) -> None:
     with pytest.raises(Invalid) as exc:
         await w.c.agents.set_state(w.admin, w.tenant, desk.id, "Ready")
     assert exc.value.code == "extension_not_agent"
+
+
+async def test_the_tenant_policy_applies_unless_the_queue_has_its_own_rule(world: World) -> None:
+    w = world
+    agents = w.c.agents
+    with pytest.raises(Invalid) as exc:
+        await agents.set_policy(w.admin, w.tenant, 1, None)
+    assert exc.value.code == "missed_presence_required"
+    with pytest.raises(Invalid) as exc:
+        await agents.set_policy(w.admin, w.tenant, 1, "Sign Out")
+    assert exc.value.code == "missed_presence_not_away"
+    await agents.set_policy(w.admin, w.tenant, 1, "Coffee Break")
+    assert agents.policy(w.admin, w.tenant).max_consecutive_misses == 1
+    await configure(w, ring_timeout_s=10, max_consecutive_misses=2, missed_presence="Coffee Break")
+    for number in ("101", "102"):
+        await agents.sign_in(w.admin, w.tenant, w.ext[number])
+        w.sim.set_script(number, EndpointScript(behaviour="no_answer"))
+    await offer(w, "101")
+    await w.settle(10)
+    assert agents.state(w.admin, w.tenant, w.ext["101"]).presence is PresenceType.READY  # 1 of 2
+    await configure(w, max_consecutive_misses=0, missed_presence=None)
+    await offer(w, "102")
+    await w.settle(10)
+    state = agents.state(w.admin, w.tenant, w.ext["102"])
+    assert (state.presence_name, state.consecutive_missed) == ("Coffee Break", 1)

@@ -141,6 +141,7 @@ async def test_agents_after_a_crash_keep_presence_and_wrapup_but_no_phantom_call
     w = await make_world(SqliteStorage(db))
     t = w.tenant
     await w.c.directory.update_queue(w.admin, t, w.queue, {"wrapup_s": 60})
+    await w.c.agents.set_policy(w.admin, t, 3, "Coffee Break")
     await w.c.agents.sign_in(w.admin, t, w.ext["101"])
     await w.c.agents.sign_in(w.admin, t, w.ext["102"], "Coffee Break")
     await w.c.agents.sign_in(w.admin, t, w.ext["103"])
@@ -164,6 +165,7 @@ async def test_agents_after_a_crash_keep_presence_and_wrapup_but_no_phantom_call
         assert (s102.presence, s102.presence_name) == ("away", "Coffee Break")
         assert (s103.phone, s103.call_id, s103.queue_id) == ("idle", None, None)
         assert s103.presence == "ready"
+        assert c.agents.policy(admin, t).max_consecutive_misses == 3
         clock.advance(39)
         await c.agents.settle()
         assert c.agents.state(admin, t, w.ext["101"]).phone == "wrapup"

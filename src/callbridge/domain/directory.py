@@ -104,6 +104,14 @@ class AgentSkills(BaseModel):
     skills: list[AgentSkill] = Field(default_factory=list)
 
 
+class AgentPolicy(BaseModel):
+    """A tenant's rules for all its agents; a queue's own miss rule (when on) wins."""
+
+    tenant_id: str
+    max_consecutive_misses: int = Field(default=0, ge=0, le=100)  # 0: no miss rule
+    missed_presence: str | None = None  # the away option the miss rule moves the agent to
+
+
 class Queue(BaseModel):
     id: str
     tenant_id: str

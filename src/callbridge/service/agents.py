@@ -35,9 +35,9 @@ from typing import Any
 
 from ..domain.agents import AgentState, PhoneState
 from ..domain.calls import Call
-from ..domain.directory import Extension, PresenceType
+from ..domain.directory import AgentPolicy, Extension, PresenceType, Queue
 from ..domain.errors import Conflict, Invalid, PermissionDenied
-from ..domain.events import DomainEvent
+from ..domain.events import DomainEvent, EventCategory
 from ..domain.tenancy import Permission
 from ..ports.clock import TimerHandle
 from ..ports.storage import Put
@@ -60,6 +60,7 @@ class AgentService:
         self.core = core
         self.directory = directory
         self.states: dict[str, AgentState] = {}  # by extension id
+        self.policies: dict[str, AgentPolicy] = {}  # by tenant id
         self.legs = AgentLegs(self._is_agent)
         self._locks = KeyedLocks()
         self._wrapup_timers: dict[str, TimerHandle] = {}  # extension id -> timer
@@ -76,6 +77,8 @@ class AgentService:
     async def start(self, live_calls: list[Call]) -> None:
         """Load saved states and reconcile them with the calls that are live now."""
         self.states = {a.extension_id: a for a in await self.core.load("agent_states", AgentState)}
+        policies = await self.core.load("agent_policies", AgentPolicy)
+        self.policies = {p.tenant_id: p for p in policies}
         self.legs.clear()
         for call in live_calls:
             self.legs.update(call)
@@ -377,28 +380,70 @@ class AgentService:
         """Count a missed offer on ``state``; apply the queue's miss rule."""
         events = state.miss_offer(queue_id, call_id)
         queue = self.directory.queues.get(queue_id)
+        rule: Queue | AgentPolicy = self._policy(ext.tenant_id)
+        if queue is not None and queue.max_consecutive_misses > 0:
+            rule = queue
         if (
-            queue is None
-            or queue.max_consecutive_misses == 0
-            or queue.missed_presence is None
-            or state.consecutive_missed < queue.max_consecutive_misses
+            rule.max_consecutive_misses == 0
+            or rule.missed_presence is None
+            or state.consecutive_missed < rule.max_consecutive_misses
             or state.presence is not PresenceType.READY
         ):
             return events
         try:
-            kind, name = self.directory.resolve_presence(ext.tenant_id, queue.missed_presence)
+            kind, name = self.directory.resolve_presence(ext.tenant_id, rule.missed_presence)
         except Invalid:
             log.warning(
                 "tenant %s queue %s: missed_presence %r no longer exists",
                 ext.tenant_id,
-                queue.id,
-                queue.missed_presence,
+                queue_id,
+                rule.missed_presence,
             )
             return events
         if kind is not PresenceType.AWAY:
             return events
         now = self.core.clock.now()
         return events + state.set_presence(kind, name, now, reason="missed_offers")
+
+    # ------------------------------------------------------------------ the tenant's policy
+
+    def _policy(self, tenant_id: str) -> AgentPolicy:
+        return self.policies.get(tenant_id) or AgentPolicy(tenant_id=tenant_id)
+
+    def policy(self, actor: Actor, tenant_id: str) -> AgentPolicy:
+        actor.require(Permission.TENANTS_VIEW)
+        self.directory.tenant(actor, tenant_id)
+        return self._policy(tenant_id)
+
+    async def set_policy(
+        self, actor: Actor, tenant_id: str, max_consecutive_misses: int, missed_presence: str | None
+    ) -> AgentPolicy:
+        actor.require(Permission.TENANT_EDIT)
+        self.directory.tenant(actor, tenant_id)
+        policy = AgentPolicy(
+            tenant_id=tenant_id,
+            max_consecutive_misses=max_consecutive_misses,
+            missed_presence=missed_presence,
+        )
+        if policy.max_consecutive_misses > 0 and policy.missed_presence is None:
+            raise Invalid(
+                "the miss rule needs missed_presence (an away option)",
+                code="missed_presence_required",
+            )
+        if policy.missed_presence is not None:
+            kind, _ = self.directory.resolve_presence(tenant_id, policy.missed_presence)
+            if kind is not PresenceType.AWAY:
+                raise Invalid(
+                    "missed_presence must name an away option", code="missed_presence_not_away"
+                )
+        event = DomainEvent(
+            type="agent_policy.updated",
+            category=EventCategory.CONFIG,
+            data={"policy": policy.model_dump(mode="json")},
+        )
+        await self.core.save(tenant_id, put=[("agent_policies", tenant_id, policy)], events=[event])
+        self.policies[tenant_id] = policy
+        return policy
 
     # ------------------------------------------------------------------ wrap-up
 

@@ -13,6 +13,7 @@ from ...domain.directory import (
     MAX_PROFICIENCY,
     MIN_PRIORITY,
     MIN_PROFICIENCY,
+    AgentPolicy,
     AgentSkill,
     AgentSkills,
     Extension,
@@ -217,6 +218,32 @@ async def set_agent_state(
 ) -> AgentStateView:
     await c.agents.set_state(actor, tenant_id, extension_id, body.name)
     return _one(c, actor, tenant_id, extension_id)
+
+
+class PolicySet(BaseModel):
+    max_consecutive_misses: int = Field(default=0, ge=0, le=100, description="0: no miss rule")
+    missed_presence: str | None = Field(
+        default=None, description="Away option the miss rule moves the agent to"
+    )
+
+
+@router.get("/tenants/{tenant_id}/agent-policy", response_model=AgentPolicy, tags=["agents"])
+async def get_policy(tenant_id: str, actor: ActorDep, c: ContainerDep) -> AgentPolicy:
+    return c.agents.policy(actor, tenant_id)
+
+
+@router.put(
+    "/tenants/{tenant_id}/agent-policy",
+    response_model=AgentPolicy,
+    tags=["agents"],
+    summary="The tenant's miss rule (a queue's own rule, when on, wins)",
+)
+async def put_policy(
+    tenant_id: str, body: PolicySet, actor: ActorDep, c: ContainerDep
+) -> AgentPolicy:
+    return await c.agents.set_policy(
+        actor, tenant_id, body.max_consecutive_misses, body.missed_presence
+    )
 
 
 # ---------------------------------------------------------------- skills
