@@ -258,3 +258,42 @@ async def test_what_queues_refer_to_cannot_vanish_under_them(
     assert (await cl.delete(f"{t}/extensions/{w.ext['101']}")).status_code == 204
     r = await cl.get(f"{t}/queues/{sales['id']}")
     assert r.json()["members"] == [] and r.json()["member_extension_ids"] == []
+
+
+async def test_a_client_reads_the_agent_events_of_a_queue_call_in_order(
+    api: tuple[World, httpx.AsyncClient],
+) -> None:
+    from tests.service.test_agents import offer
+
+    w, cl = api
+    t = f"/api/v1/tenants/{w.tenant}"
+    r = await cl.patch(f"{t}/queues/{w.queue}", json={"wrapup_s": 10})
+    assert r.status_code == 200
+    after = (await cl.get(f"{t}/events", params={"limit": 1000})).json()["next_after"]
+    await cl.post(f"{t}/agents/{w.ext['101']}/sign-in", json={})
+    call_id, customer, _ = await offer(w, "101")
+    r = await cl.post(f"{t}/calls/{call_id}/legs/{customer}/hangup")
+    assert r.status_code == 200, r.text
+    await w.settle(10)
+    page = (await cl.get(f"{t}/events", params={"after": after, "limit": 1000})).json()
+    seqs = [e["seq"] for e in page["items"]]
+    assert seqs == sorted(seqs)
+    seen = [
+        (e["type"], e["data"].get("state") or e["data"].get("queue_id"))
+        for e in page["items"]
+        if e["category"] == "agent"
+    ]
+    assert seen == [
+        ("agent.presence_changed", None),
+        ("agent.signed_in", None),
+        ("agent.phone_state_changed", "ringing"),
+        ("agent.queue_state_changed", w.queue),
+        ("agent.phone_state_changed", "talking"),
+        ("agent.phone_state_changed", "wrapup"),
+        ("agent.phone_state_changed", "idle"),
+        ("agent.queue_state_changed", None),
+    ]
+    ringing = next(e for e in page["items"] if e["data"].get("state") == "ringing")
+    dialled = [e for e in page["items"] if e["type"] == "leg.created" and e["call_id"] == call_id]
+    assert ringing["seq"] > dialled[-1]["seq"]  # the agent follows the call (offered when dialled)
+    assert ringing["data"]["call_id"] == call_id

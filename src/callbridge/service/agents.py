@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.agents import AgentState, PhoneState
@@ -52,7 +52,8 @@ READY = "Ready"
 DEFAULT_SIGN_OUT = "Sign Out"
 
 _Change = tuple[Extension, AgentState, list[DomainEvent]]
-_Seen = tuple[str, list[EndedLeg], LegView | None]  # extension id, its ended legs, its lead leg
+# extension id, its ended legs, its lead leg, when the call showed it
+_Seen = tuple[str, list[EndedLeg], LegView | None, datetime]
 
 
 class AgentService:
@@ -265,7 +266,8 @@ class AgentService:
             for ext_id, ended in self.legs.update(call).items():
                 touched.setdefault(ext_id, []).extend(ended)
         if touched:
-            seen = [(e, ended, self.legs.observed(e)) for e, ended in sorted(touched.items())]
+            now = self.core.clock.now()
+            seen = [(e, ended, self.legs.observed(e), now) for e, ended in sorted(touched.items())]
             self._inbox.put_nowait(seen)
 
     async def _run(self) -> None:
@@ -284,17 +286,22 @@ class AgentService:
 
     async def _follow_all(self, seen: list[_Seen]) -> None:
         async with contextlib.AsyncExitStack() as held:
-            for ext_id in sorted({ext_id for ext_id, _, _ in seen}):
+            for ext_id in sorted({s[0] for s in seen}):
                 await held.enter_async_context(self._locks(ext_id))
             drafts: dict[str, _Change] = {}
-            for ext_id, ended, lead in seen:
-                change = self._follow(ext_id, ended, lead, drafts.get(ext_id))
+            for ext_id, ended, lead, at in seen:
+                change = self._follow(ext_id, ended, lead, at, drafts.get(ext_id))
                 if change is not None:
                     drafts[ext_id] = change
             await self._commit_many(list(drafts.values()))
 
     def _follow(
-        self, ext_id: str, ended: list[EndedLeg], lead: LegView | None, draft: _Change | None
+        self,
+        ext_id: str,
+        ended: list[EndedLeg],
+        lead: LegView | None,
+        now: datetime,
+        draft: _Change | None,
     ) -> _Change | None:
         """Walk the agent's state (its draft, when several notes are applied together) to what
         one note showed: ``lead`` is the leg that decided the phone state then."""
@@ -305,7 +312,6 @@ class AgentService:
             _, state, events = draft
         else:
             state, events = self._state(ext).model_copy(deep=True), []
-        now = self.core.clock.now()
         for gone in ended:
             self._cancel_ring(gone.view.leg_id)
         # a ringing offer the agent's side ended unanswered is missed (unless counted already)
