@@ -104,7 +104,7 @@ class Container:
         await self.skills.load()
         await self.calls.start()
         # after the calls the switch lost have ended: agents are reconciled with the live ones
-        await self.agents.start(list(self.calls.calls.values()))
+        await self.agents.start(lambda: list(self.calls.calls.values()))
         log.info(
             "callbridge started (storage=%s switch=%s)",
             type(self.core.storage).__name__,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,13 +75,14 @@ class AgentService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, live_calls: list[Call]) -> None:
+    async def start(self, live_calls: Callable[[], Iterable[Call]]) -> None:
         """Load saved states and reconcile them with the calls that are live now."""
         self.states = {a.extension_id: a for a in await self.core.load("agent_states", AgentState)}
         policies = await self.core.load("agent_policies", AgentPolicy)
         self.policies = {p.tenant_id: p for p in policies}
+        # no await from here until _started: every call committed later is observed
         self.legs.clear()
-        for call in live_calls:
+        for call in live_calls():
             self.legs.update(call)
         self._started = True
         for ext_id in sorted(self.states):
@@ -333,7 +334,7 @@ class AgentService:
             events += state.follow(lead.phone, now, call_id=lead.call_id, missed=missed)
             events += state.set_queue(lead.queue_id, now)
             for view in self.legs.legs_of(ext_id):
-                self._watch_offer(ext, view.leg_id)
+                self._watch_offer(ext, view.leg_id, now)
         else:
             finished = [g for g in ended if g.answered]
             wrapup_s = 0
@@ -347,7 +348,8 @@ class AgentService:
 
     # ------------------------------------------------------------------ offers and misses
 
-    def _watch_offer(self, ext: Extension, leg_id: str) -> None:
+    def _watch_offer(self, ext: Extension, leg_id: str, seen_at: datetime) -> None:
+        """Arm the ring timeout of a queue offer first seen ringing at ``seen_at``."""
         view = self.legs.leg(ext.id, leg_id)
         if view is None or view.queue_id is None:
             return
@@ -359,8 +361,9 @@ class AgentService:
         queue = self.directory.queues.get(view.queue_id)
         if queue is None:
             return
+        late = (self.core.clock.now() - seen_at).total_seconds()
         self._ring_timers[leg_id] = self.core.clock.call_later(
-            queue.ring_timeout_s,
+            max(0.0, queue.ring_timeout_s - late),
             lambda: self._spawn(f"agent-ring-timeout-{leg_id}", self._ring_timeout(ext, leg_id)),
         )
 
