@@ -236,10 +236,10 @@ class AgentService:
 
     async def _commit_many(self, changes: list[_Change]) -> None:
         """Write the changed agents in one transaction; then cache them and (re)arm timers."""
+        # a change without an event (the phone moved to another call in the same state) is saved
+        changes = [c for c in changes if c[2] or c[1] != self.states.get(c[0].id)]
         batch = self.core.batch()
         for ext, state, events in changes:
-            if not events:
-                continue
             for e in events:
                 e.data["tenant_id"] = ext.tenant_id
                 e.data["number"] = ext.number
@@ -249,10 +249,9 @@ class AgentService:
         if not batch:
             return
         await self.core.commit(batch)
-        for ext, state, events in changes:
-            if events:
-                self.states[ext.id] = state
-                self._arm_wrapup(state)
+        for ext, state, _ in changes:
+            self.states[ext.id] = state
+            self._arm_wrapup(state)
 
     # ------------------------------------------------------------------ following the legs
 
