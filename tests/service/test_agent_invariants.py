@@ -131,7 +131,7 @@ async def apply(w: World, s: tuple[object, ...]) -> None:
         await w.settle(float(str(s[1])))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(step, min_size=5, max_size=30))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=5, max_size=40))
 def test_agent_phone_state_always_matches_the_live_legs(steps: list[tuple[object, ...]]) -> None:
     asyncio.run(run(steps))
