@@ -136,8 +136,11 @@ def test_missed_offers_are_counted_and_an_answer_or_ready_resets_the_count() -> 
     a.phone_event(PhoneEvent.OFFER, at(3))
     a.phone_event(PhoneEvent.MISS, at(4))  # the phone stops ringing; counting is miss_offer's
     assert (a.phone, a.consecutive_missed) == (PhoneState.IDLE, 3)
-    a.phone_event(PhoneEvent.OFFER, at(5))
-    a.phone_event(PhoneEvent.ANSWER, at(6))
+    a.follow(PhoneState.TALKING, at(5), call_id="own")  # the agent's own call: no reset
+    a.follow(PhoneState.IDLE, at(6))
+    assert a.consecutive_missed == 3
+    a.follow(PhoneState.RINGING, at(7), call_id="c4", queue_call=True)
+    a.follow(PhoneState.TALKING, at(8), call_id="c4", queue_call=True)
     assert a.consecutive_missed == 0
     a.miss_offer("q1", "c9")
     a.set_presence(PresenceType.AWAY, "Lunch", at(7))

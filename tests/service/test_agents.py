@@ -227,6 +227,11 @@ async def test_a_declined_offer_is_missed_at_once_and_an_answer_resets(world: Wo
     await w.settle(60)  # its ring timer was cancelled: not counted twice
     assert w.c.agents.state(w.admin, w.tenant, w.ext["101"]).consecutive_missed == 1
     w.sim.clear_script("101")
+    own = await w.c.calls.originate(w.admin, w.tenant, w.ext["101"], "19735550001")
+    await w.settle()
+    assert w.c.agents.state(w.admin, w.tenant, w.ext["101"]).phone is PhoneState.TALKING
+    assert w.c.agents.state(w.admin, w.tenant, w.ext["101"]).consecutive_missed == 1  # not an offer
+    await w.c.calls.kill(w.admin, w.tenant, own.id)
     await offer(w, "101")
     assert w.c.agents.state(w.admin, w.tenant, w.ext["101"]).consecutive_missed == 0
 

@@ -16,8 +16,8 @@ client can show how long it has lasted:
   belongs to; ``None`` when the activity is not a queue call. Its display state follows the phone:
   offered, connected, wrap-up.
 
-``consecutive_missed`` counts queue offers not answered within the queue's ring timeout; an
-answer or going ready again resets it.
+``consecutive_missed`` counts queue offers not answered within the queue's ring timeout;
+answering a queue call or going ready again resets it.
 """
 
 from __future__ import annotations
@@ -225,8 +225,6 @@ class AgentState(BaseModel):
         new = PHONE.next(self.phone, event)
         old, call_id = self.phone, self.call_id
         self.phone, self.phone_since = new, now
-        if event is PhoneEvent.ANSWER:
-            self.consecutive_missed = 0
         if new is not PhoneState.WRAPUP:
             self.wrapup_until = None
         if new is PhoneState.IDLE:
@@ -244,13 +242,20 @@ class AgentState(BaseModel):
         call_id: str | None = None,
         wrapup_seconds: float = 0,
         missed: bool = False,
+        queue_call: bool = False,
     ) -> list[DomainEvent]:
-        """Walk the phone table to what the agent's legs show (see :func:`phone_steps`)."""
+        """Walk the phone table to what the agent's legs show (see :func:`phone_steps`).
+
+        Answering a queue call (``queue_call``) resets ``consecutive_missed``; other calls, such
+        as the agent's own click-to-call, do not count either way.
+        """
         steps = phone_steps(self.phone, observed, wrapup=wrapup_seconds > 0, missed=missed)
         events: list[DomainEvent] = []
         for step in steps:
             if step in (PhoneEvent.OFFER, PhoneEvent.ANSWER) and call_id is not None:
                 self.call_id = call_id
+            if step is PhoneEvent.ANSWER and queue_call:
+                self.consecutive_missed = 0
             events += self.phone_event(step, now)
             if step is PhoneEvent.WRAPUP:
                 self.wrapup_until = now + timedelta(seconds=wrapup_seconds)

@@ -330,7 +330,13 @@ class AgentService:
         if lead is not None:
             if state.phone is PhoneState.WRAPUP:  # on the phone again: after-call work is over
                 events += state.end_wrapup(now)
-            events += state.follow(lead.phone, now, call_id=lead.call_id, missed=missed)
+            events += state.follow(
+                lead.phone,
+                now,
+                call_id=lead.call_id,
+                missed=missed,
+                queue_call=lead.queue_id is not None,
+            )
             events += state.set_queue(lead.queue_id, now)
             for view in self.legs.legs_of(ext_id):
                 self._watch_offer(ext, view.leg_id, now)
