@@ -145,7 +145,7 @@ class SkillService:
             put=[("agent_skills", ext.id, updated)],
             events=[
                 _config_event(
-                    "agent.skills_changed",
+                    "agent_skills.changed",
                     extension_id=ext.id,
                     skills=[s.model_dump() for s in updated.skills],
                 )
