@@ -45,6 +45,7 @@ from .agent_legs import AgentLegs, EndedLeg, LegView
 from .auth import Actor
 from .core import Core, KeyedLocks
 from .directory import Directory
+from .queue_rules import check_miss_rule
 
 log = logging.getLogger(__name__)
 
@@ -439,17 +440,9 @@ class AgentService:
             max_consecutive_misses=max_consecutive_misses,
             missed_presence=missed_presence,
         )
-        if policy.max_consecutive_misses > 0 and policy.missed_presence is None:
-            raise Invalid(
-                "the miss rule needs missed_presence (an away option)",
-                code="missed_presence_required",
-            )
-        if policy.missed_presence is not None:
-            kind, _ = self.directory.resolve_presence(tenant_id, policy.missed_presence)
-            if kind is not PresenceType.AWAY:
-                raise Invalid(
-                    "missed_presence must name an away option", code="missed_presence_not_away"
-                )
+        check_miss_rule(
+            self.directory, tenant_id, policy.max_consecutive_misses, policy.missed_presence
+        )
         event = DomainEvent(
             type="agent_policy.updated",
             category=EventCategory.CONFIG,

@@ -41,6 +41,7 @@ from ..domain.tenancy import (
     Usage,
     check_limits,
 )
+from . import queue_rules
 from .auth import Actor, hash_secret, new_secret
 from .core import Core
 
@@ -419,14 +420,9 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         ext = self._owned(self.extensions, "extension", tenant_id, extension_id)
-        self._check_not_overflow(tenant_id, OverflowKind.EXTENSION, ext.id, "extension")
+        queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.EXTENSION, ext.id)
         # it leaves the queues it was a member of, in the same commit
-        queues = [
-            q.model_copy(update={"members": [m for m in q.members if m.extension_id != ext.id]})
-            for q in self.queues_of(tenant_id)
-            if q.member(ext.id) is not None
-        ]
-        queues = [_validated(Queue, q.model_dump()) for q in queues]  # ids follow members
+        queues = queue_rules.without_member(self.queues_of(tenant_id), ext.id)
         await self.core.save(
             tenant_id,
             put=[("queues", q.id, q) for q in queues],
@@ -436,17 +432,6 @@ class Directory:
         del self.extensions[ext.id]
         for q in queues:
             self.queues[q.id] = q
-
-    def _check_not_overflow(
-        self, tenant_id: str, kind: OverflowKind, ident: str, what: str
-    ) -> None:
-        users = [
-            q.id
-            for q in self.queues_of(tenant_id)
-            if q.overflow is not None and q.overflow.kind is kind and q.overflow.target == ident
-        ]
-        if users:
-            raise Conflict(f"queues overflow to this {what}", code=f"{what}_in_use", queues=users)
 
     async def _put_extension(self, ext: Extension, event: str) -> None:
         await self.core.save(
@@ -503,13 +488,7 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         option = self._owned(self.presence, "presence_option", tenant_id, option_id)
-        users = [q.id for q in self.queues_of(tenant_id) if q.missed_presence == option.name]
-        if users:
-            raise Conflict(
-                "queues move agents who miss offers to this option",
-                code="presence_option_in_use",
-                queues=users,
-            )
+        queue_rules.check_not_missed_presence(self, tenant_id, option.name)
         await self.core.save(
             tenant_id,
             delete=[("presence_options", option.id)],
@@ -566,39 +545,7 @@ class Directory:
             self._check_number_free(queue.tenant_id, number, queue.id)
         if queue.caller_id is not None:
             check_dialable(queue.caller_id)
-        if len(set(queue.member_extension_ids)) != len(queue.member_extension_ids):
-            raise Invalid("an extension is a member at most once", code="member_duplicate")
-        for ext_id in queue.member_extension_ids:
-            self._owned(self.extensions, "extension", queue.tenant_id, ext_id)
-        for req in queue.required_skills:
-            self._owned(self.skills, "skill", queue.tenant_id, req.skill_id)
-        if len({r.skill_id for r in queue.required_skills}) != len(queue.required_skills):
-            raise Invalid("a skill is required at most once", code="skill_duplicate")
-        self._check_overflow(queue)
-        if queue.max_consecutive_misses > 0 and queue.missed_presence is None:
-            raise Invalid(
-                "the miss rule needs missed_presence (an away option)",
-                code="missed_presence_required",
-            )
-        if queue.missed_presence is not None:
-            kind, _ = self.resolve_presence(queue.tenant_id, queue.missed_presence)
-            if kind is not PresenceType.AWAY:
-                raise Invalid(
-                    "missed_presence must name an away option", code="missed_presence_not_away"
-                )
-
-    def _check_overflow(self, queue: Queue) -> None:
-        overflow = queue.overflow
-        if overflow is None:
-            return
-        if overflow.kind is OverflowKind.QUEUE:
-            if overflow.target == queue.id:
-                raise Invalid("a queue cannot overflow to itself", code="overflow_to_itself")
-            self._owned(self.queues, "queue", queue.tenant_id, overflow.target)
-        elif overflow.kind is OverflowKind.EXTENSION:
-            self._owned(self.extensions, "extension", queue.tenant_id, overflow.target)
-        else:
-            check_dialable(overflow.target)
+        queue_rules.check_acd_settings(self, queue)
 
     async def update_queue(
         self, actor: Actor, tenant_id: str, queue_id: str, changes: dict[str, Any]
@@ -643,7 +590,7 @@ class Directory:
     async def delete_queue(self, actor: Actor, tenant_id: str, queue_id: str) -> None:
         actor.require(Permission.TENANT_EDIT)
         queue = self.queue(actor, tenant_id, queue_id)
-        self._check_not_overflow(tenant_id, OverflowKind.QUEUE, queue.id, "queue")
+        queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.QUEUE, queue.id)
         await self.core.save(
             tenant_id,
             delete=[("queues", queue.id)],
