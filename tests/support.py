@@ -38,6 +38,7 @@ class World:
         self.clock.advance(seconds)
         for _ in range(100):
             await self.c.calls.settle()
+            await self.c.agents.settle()
             await asyncio.sleep(0)
             if self.clock.advance(0) == 0 and self.c.calls._inbox.empty():
                 return

@@ -18,11 +18,13 @@ from .ports.bus import EventBus
 from .ports.clock import Clock
 from .ports.storage import Storage
 from .ports.switch import Switch
+from .service.agents import AgentService
 from .service.calls import CallService
 from .service.core import Core
 from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
 from .service.sip_accounts import SipAccounts
+from .service.skills import SkillService
 from .service.streams import EventStreams
 from .settings import Settings
 from .sip.client import SipClient
@@ -81,6 +83,8 @@ class Container:
     simulator: Simulator
     access: AccessAdmin
     sip_accounts: SipAccounts
+    agents: AgentService
+    skills: SkillService
     #: set when ``settings.switch == "sip"``
     sip: SipStack | None = None
 
@@ -97,7 +101,10 @@ class Container:
         await self.directory.load()
         await self.simulator.load()
         await self.sip_accounts.load()
+        await self.skills.load()
         await self.calls.start()
+        # after the calls the switch lost have ended: agents are reconciled with the live ones
+        await self.agents.start(lambda: list(self.calls.calls.values()))
         log.info(
             "callbridge started (storage=%s switch=%s)",
             type(self.core.storage).__name__,
@@ -106,6 +113,7 @@ class Container:
 
     async def stop(self) -> None:
         await self.calls.stop()
+        await self.agents.stop()
         await self.core.committer.drain()  # the writer task finishes before storage closes
         await self.core.switch.stop()
         if self.sip is not None:
@@ -159,11 +167,16 @@ def build(
         cred = sip_accounts.of_extension(ext.id)
         return cred.username if cred is not None else None
 
+    calls = CallService(core, directory)
+    agents = AgentService(core, directory)
+    calls.add_observer(agents.calls_committed)
     return Container(
         settings=settings,
         core=core,
         directory=directory,
-        calls=CallService(core, directory),
+        calls=calls,
+        agents=agents,
+        skills=SkillService(core, directory),
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),

@@ -203,7 +203,7 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
 
     for ext_id in new_agents:  # agents start Ready the first time, so calls can reach them
         with contextlib.suppress(DomainError):
-            await d.set_agent_state(system, TENANT_ID, ext_id, "Ready")
+            await container.agents.set_state(system, TENANT_ID, ext_id, "Ready")
 
     role_ids = {key: role_id for key, (role_id, _, _) in ROLES.items()}
     for principal_id, name, level, roles, ext_number in PRINCIPALS.values():

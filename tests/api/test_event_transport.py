@@ -56,7 +56,7 @@ async def test_websocket_delivers_in_order_and_resumes(served: tuple[World, str]
     async with websockets.connect(url + "?after=3", additional_headers=headers) as ws:
         rest = [json.loads(await asyncio.wait_for(ws.recv(), 2)) for _ in range(total - 3)]
         assert [e["seq"] for e in rest] == list(range(4, total + 1))
-        await w.c.directory.set_agent_state(w.admin, w.tenant, w.ext["103"], "Ready")
+        await w.c.agents.set_state(w.admin, w.tenant, w.ext["103"], "Ready")
         live = json.loads(await asyncio.wait_for(ws.recv(), 2))
         assert live["seq"] == total + 1 and live["type"] == "agent.presence_changed"
 

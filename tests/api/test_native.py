@@ -102,7 +102,9 @@ async def test_another_tenants_objects_are_not_found(
     )
     leg = next(iter(w.c.calls.calls[call["id"]].legs))
     option = w.c.directory.presence_options_of(w.tenant)[0].id
+    skill = await w.c.skills.create_skill(w.admin, w.tenant, "French")
     ids = {
+        "skill_id": skill.id,
         "extension_id": w.ext["101"],
         "queue_id": w.queue,
         "call_id": call["id"],
@@ -121,9 +123,13 @@ async def test_another_tenants_objects_are_not_found(
         "type": "away",
         "digits": "1",
         "other_call_id": call["id"],
+        "proficiency": 50,
+        "priority": 1,
+        "skills": [],
     }
     spec = (await alpha.get("/api/v1/openapi.json")).json()
     checked = 0
+    covered: set[str] = set()
     for path, methods in spec["paths"].items():
         if "{tenant_id}" not in path:
             continue
@@ -140,7 +146,16 @@ async def test_another_tenants_objects_are_not_found(
                 r = await beta.request(method.upper(), url, json=body)
                 assert r.status_code == 404, (method, url, r.status_code, r.text)
                 checked += 1
+                covered.add(path.removeprefix("/api/v1/tenants/{tenant_id}"))
     assert checked > 40
+    assert {  # the contact-center routes are covered too
+        "/agents/{extension_id}/state",
+        "/agents/{extension_id}/sign-in",
+        "/agents/{extension_id}/sign-out",
+        "/agents/{extension_id}/skills/{skill_id}",
+        "/skills/{skill_id}",
+        "/queues/{queue_id}/members/{extension_id}",
+    } <= covered
     # and nothing of alpha's changed
     r = await alpha.get(f"/api/v1/tenants/{w.tenant}/calls/{call['id']}")
     assert r.status_code == 200 and r.json()["state"] == "answered"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..domain.calls import (
@@ -55,6 +55,11 @@ from .directory import Directory
 log = logging.getLogger(__name__)
 
 PUMP_BATCH = 256  # switch events handled (and committed) together at most
+
+#: Told about the calls of every commit, after they are installed and their events published
+#: (the agent service follows its agents' legs this way). Runs under the calls' locks: it must not
+#: take a call lock itself. Its errors are logged, never passed to the call's command.
+CallObserver = Callable[[list[Call]], Awaitable[None]]
 
 
 def _clone(call: Call) -> Call:
@@ -93,6 +98,10 @@ class CallService:
         self._inbox: asyncio.Queue[SwitchEvent] = asyncio.Queue()
         self._incoming: dict[str, tuple[str, str]] = {}  # leg id -> (tenant id, call id)
         self._pump: asyncio.Task[None] | None = None
+        self._observers: list[CallObserver] = []  # agents (#4)
+
+    def add_observer(self, observer: CallObserver) -> None:
+        self._observers.append(observer)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,7 +251,15 @@ class CallService:
             self._install(draft.call)
         if stored:
             await self.core.bus.publish(stored)
+        await self._notify([d.call for d in drafts])  # observer hook (#4)
         return stored
+
+    async def _notify(self, calls: list[Call]) -> None:
+        for observer in self._observers:
+            try:
+                await observer(calls)
+            except Exception:
+                log.exception("call observer failed for calls %s", [c.id for c in calls])
 
     def _install(self, call: Call) -> None:
         lot = self._lot(call.tenant_id)

@@ -1,5 +1,6 @@
 """Configuration: telcos, tenants, products, roles, principals, tokens, extensions, presence
-options, queues and agent state.
+options, skills and queues. Agent state lives in :mod:`.agents`, skill management in
+:mod:`.skills`.
 
 Everything here is small, so it is cached in memory and written through to storage; reads never
 touch the database. Every mutation is checked against the actor's tenant scope and permissions.
@@ -13,14 +14,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..domain.agents import AgentState
 from ..domain.directory import (
     Extension,
+    OverflowKind,
     PresenceOption,
     PresenceType,
     Queue,
     QueueType,
     RecordingType,
+    Skill,
+    members_for_ids,
 )
 from ..domain.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from ..domain.events import DomainEvent, EventCategory
@@ -38,6 +41,7 @@ from ..domain.tenancy import (
     Usage,
     check_limits,
 )
+from . import queue_rules
 from .auth import Actor, hash_secret, new_secret
 from .core import Core
 
@@ -77,7 +81,7 @@ class Directory:
         self.extensions: dict[str, Extension] = {}
         self.presence: dict[str, PresenceOption] = {}
         self.queues: dict[str, Queue] = {}
-        self.agents: dict[str, AgentState] = {}  # by extension id
+        self.skills: dict[str, Skill] = {}
 
     async def load(self) -> None:
         c = self.core
@@ -90,7 +94,7 @@ class Directory:
         self.extensions = {e.id: e for e in await c.load("extensions", Extension)}
         self.presence = {p.id: p for p in await c.load("presence_options", PresenceOption)}
         self.queues = {q.id: q for q in await c.load("queues", Queue)}
-        self.agents = {a.extension_id: a for a in await c.load("agent_states", AgentState)}
+        self.skills = {s.id: s for s in await c.load("skills", Skill)}
 
     # ------------------------------------------------------------------ authentication
 
@@ -416,13 +420,18 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         ext = self._owned(self.extensions, "extension", tenant_id, extension_id)
+        queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.EXTENSION, ext.id)
+        # it leaves the queues it was a member of, in the same commit
+        queues = queue_rules.without_member(self.queues_of(tenant_id), ext.id)
         await self.core.save(
             tenant_id,
-            delete=[("extensions", ext.id), ("agent_states", ext.id)],
+            put=[("queues", q.id, q) for q in queues],
+            delete=[("extensions", ext.id), ("agent_states", ext.id), ("agent_skills", ext.id)],
             events=[_config_event("extension.deleted", extension_id=ext.id, number=ext.number)],
         )
         del self.extensions[ext.id]
-        self.agents.pop(ext.id, None)
+        for q in queues:
+            self.queues[q.id] = q
 
     async def _put_extension(self, ext: Extension, event: str) -> None:
         await self.core.save(
@@ -479,12 +488,25 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         self.tenant(actor, tenant_id)
         option = self._owned(self.presence, "presence_option", tenant_id, option_id)
+        queue_rules.check_not_missed_presence(self, tenant_id, option.name)
         await self.core.save(
             tenant_id,
             delete=[("presence_options", option.id)],
             events=[_config_event("presence_option.deleted", option_id=option.id)],
         )
         del self.presence[option.id]
+
+    def resolve_presence(self, tenant_id: str, name: str) -> tuple[PresenceType, str]:
+        if name == "Ready":
+            return PresenceType.READY, "Ready"
+        for option in self.presence_options_of(tenant_id):
+            if option.name == name:
+                return option.type, option.name
+        raise Invalid(
+            f"{name!r} is neither 'Ready' nor an away or sign-out presence option of the tenant",
+            code="presence_option_unknown",
+            name=name,
+        )
 
     # ------------------------------------------------------------------ queues
 
@@ -523,8 +545,7 @@ class Directory:
             self._check_number_free(queue.tenant_id, number, queue.id)
         if queue.caller_id is not None:
             check_dialable(queue.caller_id)
-        for ext_id in queue.member_extension_ids:
-            self._owned(self.extensions, "extension", queue.tenant_id, ext_id)
+        queue_rules.check_acd_settings(self, queue)
 
     async def update_queue(
         self, actor: Actor, tenant_id: str, queue_id: str, changes: dict[str, Any]
@@ -533,14 +554,43 @@ class Directory:
         current = self.queue(actor, tenant_id, queue_id)
         if {"id", "tenant_id"} & set(changes):
             raise Invalid("id and tenant_id cannot be changed", code="immutable_field")
+        changes = dict(changes)
+        if changes.get("members") is not None:
+            members = [dict(m) for m in changes["members"]]
+            changes["member_extension_ids"] = [m["extension_id"] for m in members]
+        elif changes.get("member_extension_ids") is not None:
+            changes["members"] = members_for_ids(current, list(changes["member_extension_ids"]))
         updated = _patched(current, changes)
         self._check_queue(updated)
         await self._put_queue(updated, "queue.updated")
         return updated
 
+    async def set_member(
+        self, actor: Actor, tenant_id: str, queue_id: str, extension_id: str, priority: int
+    ) -> Queue:
+        """Add an agent to a queue, or change its priority."""
+        current = self.queue(actor, tenant_id, queue_id)
+        members = [m.model_dump() for m in current.members if m.extension_id != extension_id]
+        position = next(
+            (i for i, m in enumerate(current.members) if m.extension_id == extension_id),
+            len(members),
+        )
+        members.insert(position, {"extension_id": extension_id, "priority": priority})
+        return await self.update_queue(actor, tenant_id, queue_id, {"members": members})
+
+    async def remove_member(
+        self, actor: Actor, tenant_id: str, queue_id: str, extension_id: str
+    ) -> Queue:
+        current = self.queue(actor, tenant_id, queue_id)
+        if current.member(extension_id) is None:
+            raise NotFound("member", extension_id)
+        members = [m.model_dump() for m in current.members if m.extension_id != extension_id]
+        return await self.update_queue(actor, tenant_id, queue_id, {"members": members})
+
     async def delete_queue(self, actor: Actor, tenant_id: str, queue_id: str) -> None:
         actor.require(Permission.TENANT_EDIT)
         queue = self.queue(actor, tenant_id, queue_id)
+        queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.QUEUE, queue.id)
         await self.core.save(
             tenant_id,
             delete=[("queues", queue.id)],
@@ -555,60 +605,6 @@ class Directory:
             events=[_config_event(event, queue_id=queue.id, queue=queue.model_dump(mode="json"))],
         )
         self.queues[queue.id] = queue
-
-    # ------------------------------------------------------------------ agent state
-
-    def agent_state(self, actor: Actor, tenant_id: str, extension_id: str) -> AgentState:
-        ext = self.extension(actor, tenant_id, extension_id)
-        return self._agent(ext)
-
-    def _agent(self, ext: Extension) -> AgentState:
-        state = self.agents.get(ext.id)
-        if state is None:
-            now = self.core.clock.now()
-            state = AgentState(
-                tenant_id=ext.tenant_id, extension_id=ext.id, presence_since=now, phone_since=now
-            )
-        return state
-
-    def resolve_presence(self, tenant_id: str, name: str) -> tuple[PresenceType, str]:
-        if name == "Ready":
-            return PresenceType.READY, "Ready"
-        for option in self.presence_options_of(tenant_id):
-            if option.name == name:
-                return option.type, option.name
-        raise Invalid(
-            f"{name!r} is neither 'Ready' nor an away or sign-out presence option of the tenant",
-            code="presence_option_unknown",
-            name=name,
-        )
-
-    async def set_agent_state(
-        self, actor: Actor, tenant_id: str, extension_id: str, name: str
-    ) -> AgentState:
-        actor.require(Permission.AGENT_CONTROL)
-        ext = self.extension(actor, tenant_id, extension_id)
-        agent_self = actor.principal.extension_id
-        if (
-            not actor.is_telco
-            and agent_self not in (None, ext.id)
-            and not actor.has(Permission.TENANT_EDIT)
-        ):
-            raise PermissionDenied("an agent may only change its own state")
-        if not ext.is_agent:
-            raise Invalid(f"extension {ext.number} is not an agent", code="extension_not_agent")
-        kind, resolved = self.resolve_presence(tenant_id, name)
-        state = self._agent(ext).model_copy(deep=True)
-        events = state.set_presence(kind, resolved, self.core.clock.now())
-        for e in events:
-            e.data["tenant_id"] = tenant_id
-            e.data["number"] = ext.number
-        await self.core.save(tenant_id, put=[("agent_states", ext.id, state)], events=events)
-        self.agents[ext.id] = state
-        return state
-
-    def agent_states_of(self, tenant_id: str) -> list[AgentState]:
-        return [self._agent(e) for e in self.extensions_of(tenant_id) if e.is_agent]
 
 
 class AccessAdmin:

@@ -1,21 +1,26 @@
-"""Native routes: tenants, products, roles, extensions, presence options, queues, agent state."""
+"""Native routes: tenants, products, roles, extensions, presence options, queues.
+
+Agents, skills and queue members: :mod:`.routes_agents`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ...domain.agents import AgentState
 from ...domain.directory import (
     Extension,
+    Overflow,
     PresenceOption,
     PresenceType,
     Queue,
+    QueueMember,
+    QueueStrategy,
     QueueType,
     RecordingType,
+    SkillRequirement,
 )
 from ...domain.tenancy import AgentBilling, Limits, Permission, Product, Role, Tenant, Usage
 from ...service.sip_accounts import IssuedSipAccount, SipAccount
@@ -252,60 +257,31 @@ async def delete_presence(
     return Response(status_code=204)
 
 
-class AgentStateView(BaseModel):
-    state: AgentState
-    presence_duration_s: float
-    phone_duration_s: float
-
-
-class AgentStateSet(BaseModel):
-    name: str = Field(description="'Ready' or the name of an away or sign-out presence option")
-
-
-def _view(state: AgentState, now: datetime) -> AgentStateView:
-    return AgentStateView(
-        state=state,
-        presence_duration_s=(now - state.presence_since).total_seconds(),
-        phone_duration_s=(now - state.phone_since).total_seconds(),
-    )
-
-
-@router.get("/tenants/{tenant_id}/agents", response_model=list[AgentStateView], tags=["agents"])
-async def list_agents(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[AgentStateView]:
-    actor.require(Permission.AGENT_CONTROL)
-    c.directory.tenant(actor, tenant_id)
-    now = c.core.clock.now()
-    return [_view(s, now) for s in c.directory.agent_states_of(tenant_id)]
-
-
-@router.get(
-    "/tenants/{tenant_id}/extensions/{extension_id}/agent-state",
-    response_model=AgentStateView,
-    tags=["agents"],
-)
-async def get_agent_state(
-    tenant_id: str, extension_id: str, actor: ActorDep, c: ContainerDep
-) -> AgentStateView:
-    actor.require(Permission.AGENT_CONTROL)
-    return _view(c.directory.agent_state(actor, tenant_id, extension_id), c.core.clock.now())
-
-
-@router.put(
-    "/tenants/{tenant_id}/extensions/{extension_id}/agent-state",
-    response_model=AgentStateView,
-    tags=["agents"],
-)
-async def set_agent_state(
-    tenant_id: str, extension_id: str, body: AgentStateSet, actor: ActorDep, c: ContainerDep
-) -> AgentStateView:
-    state = await c.directory.set_agent_state(actor, tenant_id, extension_id, body.name)
-    return _view(state, c.core.clock.now())
-
-
 # ---------------------------------------------------------------- queues
 
 
-class QueueCreate(BaseModel):
+class QueueSettings(BaseModel):
+    """The ACD settings of a queue (all optional on update)."""
+
+    strategy: QueueStrategy | None = None
+    ring_timeout_s: int | None = Field(default=None, ge=5, le=600)
+    wrapup_s: int | None = Field(default=None, ge=0, le=3600)
+    max_wait_s: int | None = Field(default=None, ge=1, description="null: no limit")
+    max_length: int | None = Field(default=None, ge=0, description="null: no limit")
+    overflow: Overflow | None = None
+    service_level_s: int | None = Field(default=None, ge=1, le=3600)
+    max_consecutive_misses: int | None = Field(default=None, ge=0, le=100)
+    missed_presence: str | None = Field(
+        default=None, description="Away option the miss rule moves the agent to"
+    )
+    music: str | None = Field(default=None, min_length=1, max_length=100)
+    required_skills: list[SkillRequirement] | None = None
+    members: list[QueueMember] | None = Field(
+        default=None, description="Agents with priority (1 first); replaces member_extension_ids"
+    )
+
+
+class QueueCreate(QueueSettings):
     name: str = Field(min_length=1, max_length=100)
     type: QueueType = QueueType.VOICE_INBOUND
     extension: str | None = None
@@ -314,7 +290,7 @@ class QueueCreate(BaseModel):
     member_extension_ids: list[str] = Field(default_factory=list)
 
 
-class QueuePatch(BaseModel):
+class QueuePatch(QueueSettings):
     name: str | None = None
     extension: str | None = None
     alternate_extensions: list[str] | None = None
@@ -333,7 +309,7 @@ async def list_queues(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[
 async def create_queue(
     tenant_id: str, body: QueueCreate, actor: ActorDep, c: ContainerDep
 ) -> Queue:
-    return await c.directory.create_queue(actor, tenant_id, body.model_dump())
+    return await c.directory.create_queue(actor, tenant_id, body.model_dump(exclude_none=True))
 
 
 @router.get("/tenants/{tenant_id}/queues/{queue_id}", response_model=Queue, tags=["queues"])
