@@ -1,0 +1,189 @@
+"""Outgoing legs: INVITE a registered phone or the trunk, ring, answer, fail, digest retry."""
+
+from __future__ import annotations
+
+import os
+
+from aiosipua.message import SipRequest, SipResponse
+
+from ...domain.calls import HangupCause
+from ...ports.switch import DialRequest, SwitchError, SwitchEvent, SwitchEventKind
+from ...sip.causes import cause_of_response
+from ...sip.client import ClientTransaction, build_ack_for_2xx
+from ...sip.dialogs import Dialog, build_invite
+from ...sip.digest import answer_challenges
+from ...sip.responses import new_tag
+from ...sip.sdp import SdpError, SdpSession, choose, is_hold_address, parse_remote
+from ...sip.source import Source
+from .base import SwitchBase, log
+from .legs import Leg, LegState
+
+
+class OutgoingMixin(SwitchBase):
+    def _target(self, request: DialRequest) -> tuple[str, Source] | None:
+        if request.external:
+            if self.trunk is None:
+                return None
+            return f"sip:{request.number}@{self.trunk.host}:{self.trunk.port}", self.trunk
+        username = self.username_for(request.tenant_id, request.number)
+        if username is None:
+            return None
+        bindings = self.registrar.contacts(username)
+        if not bindings:
+            return None
+        return bindings[0].contact, bindings[0].source
+
+    async def dial(self, request: DialRequest) -> None:
+        self._check_running()
+        if request.leg_id in self._legs:
+            raise SwitchError(f"leg {request.leg_id} exists", code="leg_exists")
+        leg = Leg(
+            request.leg_id,
+            outgoing=True,
+            session=SdpSession(int.from_bytes(os.urandom(4), "big")),
+            call_id=request.call_id,
+            tenant_id=request.tenant_id,
+        )
+        self._legs[leg.leg_id] = leg
+        target = self._target(request)
+        if target is None:
+            log.info("sip switch: nowhere to send %s (leg %s)", request.number, request.leg_id)
+            self._emit_later(
+                leg, SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.FAILED)
+            )
+            return
+        uri, destination = target
+        leg.destination = destination
+        try:
+            leg.address = await self._media(self.media.allocate(leg.leg_id))
+        except SwitchError:
+            self._forget(leg)
+            raise
+        host = self.advertised_host
+        invite = build_invite(
+            request_uri=uri,
+            from_uri=f"sip:{request.caller_id or 'anonymous'}@{host}",
+            from_tag=new_tag(),
+            to_uri=f"sip:{request.number}@{destination.host}",
+            call_id=f"{os.urandom(12).hex()}@{host}",
+            contact=self._contact(destination.transport),
+            sdp=leg.session.next_offer(leg.address),
+        )
+        leg.invite = invite
+        leg.ring_timer = self.clock.call_later(request.timeout_s, lambda: self._ring_timeout(leg))
+        self._spawn(self._run_outgoing(leg, invite, destination))
+
+    def _ring_timeout(self, leg: Leg) -> None:
+        leg.ring_timer = None
+        if leg.state is not LegState.RINGING:
+            return
+        leg.ring_timed_out = True
+        if leg.transaction is not None:
+            self._spawn(self.client.cancel(leg.transaction))
+
+    def _on_provisional(self, leg: Leg, response: SipResponse) -> None:
+        leg.provisional_seen = True
+        if (
+            response.status_code in (180, 183)
+            and not leg.ringing_sent
+            and leg.state is LegState.RINGING
+            and not leg.ring_timed_out
+        ):
+            leg.ringing_sent = True
+            self._emit(SwitchEvent(SwitchEventKind.RINGING, leg.leg_id))
+
+    def _authorized(self, invite: SipRequest, challenge: SipResponse) -> SipRequest | None:
+        """The INVITE again with credentials for ``challenge`` (401/407), CSeq + 1, or None
+        without trunk credentials or an answerable challenge (RFC 3261 §22.2)."""
+        if not self.trunk_username or not self.trunk_password:
+            return None
+        status = challenge.status_code
+        name = "www-authenticate" if status == 401 else "proxy-authenticate"
+        credentials = answer_challenges(
+            challenge.headers.get(name),
+            self.trunk_username,
+            self.trunk_password,
+            "INVITE",
+            invite.uri,
+        )
+        if credentials is None:
+            return None
+        retry = SipRequest(method="INVITE", uri=invite.uri)
+        retry.headers = invite.headers.copy()
+        retry.headers.remove("via")  # the client stamps a new one (a new transaction)
+        cseq = (invite.headers.get_first("cseq") or "1 INVITE").split()[0]
+        retry.headers.set_single("CSeq", f"{int(cseq) + 1} INVITE")
+        retry.headers.set_single(
+            "Authorization" if status == 401 else "Proxy-Authorization", credentials
+        )
+        retry.body = invite.body
+        return retry
+
+    async def _run_outgoing(self, leg: Leg, invite: SipRequest, destination: Source) -> None:
+        while True:
+            tx = await self.client.invite(invite, destination)
+            leg.transaction = tx
+            tx.on_provisional = lambda response: self._on_provisional(leg, response)
+            if leg.state is LegState.ENDED or leg.ring_timed_out:
+                await self.client.cancel(tx)
+            final = await tx.final()
+            status = final.status_code
+            if status in (401, 407) and not leg.auth_tried and not leg.ended:
+                leg.auth_tried = True  # one retry: a second challenge is a rejection
+                retry = self._authorized(invite, final)
+                if retry is not None and not leg.ring_timed_out:
+                    invite = leg.invite = retry
+                    continue
+            break
+        if 200 <= status < 300:
+            await self._outgoing_answered(leg, tx, invite, final)
+            return
+        if leg.state is LegState.ENDED:
+            return  # the core hung up (CANCEL): no event
+        synthetic = status in (408, 503) and not leg.provisional_seen
+        cause = cause_of_response(status, ring_timed_out=leg.ring_timed_out, synthetic=synthetic)
+        self._forget(leg)
+        self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, cause))
+
+    async def _outgoing_answered(
+        self, leg: Leg, tx: ClientTransaction, invite: SipRequest, ok: SipResponse
+    ) -> None:
+        if leg.ring_timer is not None:  # answered: the ring timer must not fire any more
+            leg.ring_timer.cancel()
+            leg.ring_timer = None
+        await self.client.ack(tx, build_ack_for_2xx(invite, ok))
+        dialog = Dialog.from_uac(invite, ok)
+        leg.dialog = dialog
+        if leg.state is LegState.ENDED or leg.ring_timed_out:
+            # the answer crossed our CANCEL (or the core's hangup): end it at once
+            self._bye(dialog, leg, HangupCause.NORMAL)
+            if leg.state is not LegState.ENDED:
+                self._forget(leg)
+                self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.NO_ANSWER))
+            return
+        self._by_dialog[dialog.key] = leg
+        remote = parse_remote(ok.body or b"")
+        chosen = choose(remote) if not isinstance(remote, SdpError) else remote
+        failure: object = None
+        if isinstance(remote, SdpError) or isinstance(chosen, SdpError):
+            failure = chosen
+        elif is_hold_address(remote.host):
+            failure = "the answer has no media address (c=0.0.0.0)"
+        else:
+            codec, dtmf_pt = chosen
+            try:
+                await self._media(
+                    self.media.set_remote(leg.leg_id, remote.host, remote.port, codec, dtmf_pt)
+                )
+                leg.remote = (remote.host, remote.port, codec, dtmf_pt)
+            except SwitchError as exc:
+                failure = exc
+        if leg.ended:  # the core hung up meanwhile (its hangup BYEd the confirmed dialog)
+            return
+        if failure is not None:
+            log.warning("sip switch: leg %s answered but unusable: %s", leg.leg_id, failure)
+            self._fail(leg)
+            return
+        leg.state = LegState.ANSWERED
+        self._emit(SwitchEvent(SwitchEventKind.ANSWERED, leg.leg_id))
+        self._kick_reinvite(leg)  # the core may have asked for hold meanwhile (it cannot yet)
