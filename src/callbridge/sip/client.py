@@ -391,8 +391,11 @@ class SipClient:
         t1: float = 0.5,
         t2: float = 4.0,
         t4: float = 5.0,
+        public_host: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        #: the host our Via names (default: the endpoint's; set it when bound to 0.0.0.0)
+        self.public_host = public_host
         self.clock = clock
         self.t1 = t1
         self.t2 = t2
@@ -409,7 +412,7 @@ class SipClient:
 
     def via(self, transport: str, branch: str) -> str:
         """Our Via value for ``transport`` with ``branch`` (and ``rport``, RFC 3581)."""
-        host = self.endpoint.host
+        host = self.public_host or self.endpoint.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"SIP/2.0/{transport} {host}:{self.endpoint.port};branch={branch};rport"
