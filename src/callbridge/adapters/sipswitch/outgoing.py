@@ -142,6 +142,8 @@ class OutgoingMixin(SwitchBase):
             return  # the core hung up (CANCEL): no event
         synthetic = status in (408, 503) and not leg.provisional_seen
         cause = cause_of_response(status, ring_timed_out=leg.ring_timed_out, synthetic=synthetic)
+        if status in (401, 407):  # no credentials, an unanswerable or a second challenge
+            cause = HangupCause.REJECTED
         self._forget(leg)
         self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, cause))
 
