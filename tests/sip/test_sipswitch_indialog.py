@@ -387,6 +387,26 @@ async def test_refer_from_the_phone_202_notify_trying_then_200_and_bye(
     reply(peer, stack, bye, 200, "OK")
 
 
+async def test_unanswered_final_notify_does_not_hold_the_bye_back(
+    stack: Stack, peer: RawPeer
+) -> None:
+    call_id = "refer-mute@test"
+    leg, to = await answered_incoming(stack, peer, call_id, ack=True)
+    headers = ["Refer-To: <sip:103@127.0.0.1>"]
+    peer.send(in_dialog(peer, stack, "REFER", call_id, to, 2, headers=headers), stack)
+    assert (await response_to(peer, "2 REFER")).status_code == 202
+    reply(peer, stack, await request_from(peer, "NOTIFY"), 200, "OK")
+    await stack.next_event()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await stack.switch.hangup(leg, HangupCause.TRANSFERRED)
+    final = await request_from(peer, "NOTIFY")  # never answered by the phone
+    assert final.body == b"SIP/2.0 200 OK\r\n"
+    bye = await request_from(peer, "BYE", wait_s=5.0)
+    assert 1.5 < loop.time() - started < 4.0  # after the 2 s wait, not 64*T1
+    reply(peer, stack, bye, 200, "OK")
+
+
 async def test_refer_refused_by_the_core_notifies_404_and_the_call_goes_on(
     stack: Stack, peer: RawPeer
 ) -> None:

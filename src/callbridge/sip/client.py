@@ -254,6 +254,11 @@ class ClientTransaction:
         """The final response once it arrived (or was synthesised), else None."""
         return self._final.result() if self._final.done() else None
 
+    @property
+    def final_future(self) -> asyncio.Future[SipResponse]:
+        """The future :meth:`final` awaits (to wait on it together with others; do not set it)."""
+        return self._final
+
     async def final(self) -> SipResponse:
         """Wait for the final response (a synthetic 408 on timeout, 503 if it could not be sent)."""
         return await asyncio.shield(self._final)

@@ -27,6 +27,8 @@ from .legs import Leg, LegState
 
 log = logging.getLogger("callbridge.adapters.sipswitch")
 
+_IN_ORDER_WAIT_S = 2.0
+
 UsernameFor = Callable[[str, str], str | None]
 """``username_for(tenant_id, extension_number)``: the extension's SIP username, or None."""
 
@@ -199,11 +201,28 @@ class SwitchBase:
         return self._spawn(self._send_in_order([r for r in (first, bye) if r], leg))
 
     async def _send_in_order(self, requests: list[SipRequest], leg: Leg) -> None:
+        """Send in-dialog requests one after the other: each waits for the previous one's final
+        response, but at most ``_IN_ORDER_WAIT_S`` (a phone that never answers a NOTIFY must not
+        hold the BYE back for 64*T1)."""
         assert leg.destination is not None
-        for request in requests:
+        for index, request in enumerate(requests):
             tx = await self.client.request(request, leg.destination)
-            response: SipResponse = await tx.final()
-            log.debug("%s on leg %s: %d", request.method, leg.leg_id, response.status_code)
+            if index < len(requests) - 1:
+                await self._at_most(tx.final_future, _IN_ORDER_WAIT_S)
+            else:
+                response: SipResponse = await tx.final()
+                log.debug("%s on leg %s: %d", request.method, leg.leg_id, response.status_code)
+
+    async def _at_most(self, future: asyncio.Future[Any], seconds: float) -> None:
+        """Wait until ``future`` is done or ``seconds`` passed on the clock (not cancelling it)."""
+        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        timer = self.clock.call_later(
+            seconds, lambda: None if expired.done() else expired.set_result(None)
+        )
+        try:
+            await asyncio.wait({future, expired}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
 
     async def _end(self, leg: Leg, cause: HangupCause) -> Awaitable[Any] | None:
         """End a leg without an event; returns what to await for the peer's answer, if any."""
