@@ -10,15 +10,18 @@ concern: :mod:`.outgoing`, :mod:`.incoming`, :mod:`.reinvite`, :mod:`.refer`; :m
 holds the lifecycle, hangup and media commands, :mod:`.legs` the per-leg state.
 
 Outgoing legs (:mod:`.outgoing`)
-    An extension number goes to the live registrar bindings of the extension's SIP username
-    (``username_for(tenant_id, number)``): the INVITE's Request-URI is the binding's contact and it
+    An extension number goes to *every* live registrar binding of the extension's SIP username
+    (``username_for(tenant_id, number)``), in parallel (one :class:`~.legs.Fork` each, same
+    Call-ID and From tag, own branch): each INVITE's Request-URI is the binding's contact and it
     is sent to ``binding.source`` (the address the REGISTER came from, which is right behind NAT),
-    over that transport. Only the most recently refreshed binding is called (no forking yet). An
-    external number goes to ``trunk`` (``sip:<number>@<trunk host:port>``). The INVITE carries our
-    SDP offer for the leg's media address. ``180``/``183`` -> ``RINGING`` (once); ``2xx`` -> ACK,
-    the dialog is confirmed, ``media.set_remote`` from the answer, ``ANSWERED``; a final ``>= 300``
-    -> ``HUNGUP`` with :func:`~callbridge.sip.causes.cause_of_response` (a 408/503 without any
-    provisional before it counts as synthetic: ``failed``). A ``401``/``407`` is answered once with
+    over that transport. An external number goes to ``trunk`` (``sip:<number>@<trunk
+    host:port>``), one fork. The INVITEs carry the same SDP offer for the leg's media address.
+    ``180``/``183`` from any fork -> ``RINGING`` (once); the first ``2xx`` wins: ACK, the other
+    forks are CANCELled (a 2xx crossing that CANCEL is ACKed and BYEd), the dialog is confirmed,
+    ``media.set_remote`` from the answer, ``ANSWERED``. When every fork failed -> ``HUNGUP`` with
+    :func:`~callbridge.sip.causes.cause_of_response` of the best failure (a 6xx, else 486, else
+    another 4xx but 408/487, else the first; a 408/503 without any provisional counts as
+    synthetic: ``failed``). A ``401``/``407`` is answered once with
     the trunk credentials (``trunk_username``/``trunk_password``; SHA-256 or MD5 as challenged,
     :func:`~callbridge.sip.digest.answer_challenges`): the INVITE is sent again with CSeq + 1 and
     the same Call-ID and tags; without credentials, or on a second challenge, the leg ends
@@ -73,7 +76,7 @@ Event rules (the same as :mod:`callbridge.adapters.simswitch`)
     ``hangup`` sends BYE (confirmed, with a Q.850 ``Reason``), CANCEL (outgoing, ringing) or the
     final response of :func:`~callbridge.sip.causes.response_for_cause` (incoming, unanswered).
 
-Not built yet: forking to several bindings, PRACK/100rel, session timers, re-INVITEs in early
+Not built yet: PRACK/100rel, session timers, re-INVITEs in early
 dialogs (answered 500 + Retry-After), and routing incoming trunk calls to a tenant by a DID table
 (the ``INCOMING`` event carries the numbers; the core routes).
 """

@@ -189,24 +189,50 @@ class SwitchBase:
         except MediaError as exc:
             raise SwitchError(str(exc), code="media_error") from exc
 
+    def _cancel_forks(self, leg: Leg) -> asyncio.Task[Any] | None:
+        """CANCEL every INVITE of the leg still pending (sent once a provisional came)."""
+        pending = [
+            fork.transaction
+            for fork in leg.forks
+            if fork.transaction is not None and fork.status is None and fork is not leg.winner
+        ]
+        if not pending:
+            return None
+
+        async def cancel_all() -> None:
+            for tx in pending:
+                await self.client.cancel(tx)
+
+        return self._spawn(cancel_all())
+
     def _bye(
-        self, dialog: Dialog, leg: Leg, cause: HangupCause, first: SipRequest | None = None
+        self,
+        dialog: Dialog,
+        leg: Leg,
+        cause: HangupCause,
+        first: SipRequest | None = None,
+        *,
+        destination: Source | None = None,
     ) -> asyncio.Task[Any] | None:
         """Build the BYE now (the dialog is terminated at once) and send it from a task,
-        after ``first`` (a final NOTIFY) when given."""
-        if dialog.state is not DialogState.CONFIRMED or leg.destination is None:
+        after ``first`` (a final NOTIFY) when given; to ``destination`` (default: the leg's)."""
+        target = destination or leg.destination
+        if dialog.state is not DialogState.CONFIRMED or target is None:
             return None
         bye = dialog.new_request("BYE", extra_headers={"Reason": reason_header(cause)})
         dialog.terminate()
-        return self._spawn(self._send_in_order([r for r in (first, bye) if r], leg))
+        return self._spawn(self._send_in_order([r for r in (first, bye) if r], leg, target))
 
-    async def _send_in_order(self, requests: list[SipRequest], leg: Leg) -> None:
+    async def _send_in_order(
+        self, requests: list[SipRequest], leg: Leg, destination: Source | None = None
+    ) -> None:
         """Send in-dialog requests one after the other: each waits for the previous one's final
         response, but at most ``_IN_ORDER_WAIT_S`` (a phone that never answers a NOTIFY must not
         hold the BYE back for 64*T1)."""
-        assert leg.destination is not None
+        target = destination or leg.destination
+        assert target is not None
         for index, request in enumerate(requests):
-            tx = await self.client.request(request, leg.destination)
+            tx = await self.client.request(request, target)
             if index < len(requests) - 1:
                 await self._at_most(tx.final_future, _IN_ORDER_WAIT_S)
             else:
@@ -233,9 +259,7 @@ class SwitchBase:
         if dialog is not None and dialog.state is DialogState.CONFIRMED:
             pending = self._bye(dialog, leg, cause, self._final_notify(leg, cause))
         elif leg.outgoing:
-            tx = leg.transaction
-            if tx is not None:
-                pending = self._spawn(self.client.cancel(tx))
+            pending = self._cancel_forks(leg)
         elif leg.request is not None and dialog is not None and leg.destination is not None:
             status, reason = response_for_cause(cause)
             self.endpoint.reply(

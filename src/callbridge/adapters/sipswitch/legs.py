@@ -14,7 +14,7 @@ from ...sip.dialogs import Dialog, uri_of
 from ...sip.sdp import Direction, RemoteMedia, SdpSession
 from ...sip.source import Source
 
-__all__ = ["Leg", "LegState", "Refer", "user_part"]
+__all__ = ["Fork", "Leg", "LegState", "Refer", "user_part"]
 
 
 class LegState(StrEnum):
@@ -32,6 +32,17 @@ class Refer:
 
 
 @dataclass(eq=False)
+class Fork:
+    """One INVITE of an outgoing leg: one per registered binding (parallel forking), or the
+    trunk's. The first 2xx wins; the others are CANCELled (a late 2xx is ACKed and BYEd)."""
+
+    invite: SipRequest
+    destination: Source
+    transaction: ClientTransaction | None = None
+    status: int | None = None  # the final response's, once it came
+
+
+@dataclass(eq=False)
 class Leg:
     leg_id: str
     outgoing: bool
@@ -43,8 +54,8 @@ class Leg:
     dialog: Dialog | None = None
     address: MediaAddress | None = None
     # outgoing
-    invite: SipRequest | None = None
-    transaction: ClientTransaction | None = None
+    forks: list[Fork] = field(default_factory=list)
+    winner: Fork | None = None
     ring_timer: TimerHandle | None = None
     ring_timed_out: bool = False
     provisional_seen: bool = False

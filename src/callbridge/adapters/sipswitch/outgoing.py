@@ -16,22 +16,32 @@ from ...sip.responses import new_tag
 from ...sip.sdp import SdpError, SdpSession, choose, is_hold_address, parse_remote
 from ...sip.source import Source
 from .base import SwitchBase, log
-from .legs import Leg, LegState
+from .legs import Fork, Leg, LegState
+
+
+def _best_failure(statuses: list[int]) -> int:
+    """The final status to report when every fork failed (after RFC 3261 §16.7): a 6xx, else
+    busy, else another 4xx that is not a timeout or a CANCEL's 487, else the first one."""
+    ranked = [
+        [s for s in statuses if s >= 600],
+        [s for s in statuses if s == 486],
+        [s for s in statuses if 400 <= s < 500 and s not in (408, 487)],
+        statuses,
+    ]
+    return next(group[0] for group in ranked if group)
 
 
 class OutgoingMixin(SwitchBase):
-    def _target(self, request: DialRequest) -> tuple[str, Source] | None:
+    def _targets(self, request: DialRequest) -> list[tuple[str, Source]]:
+        """Where to send the INVITE(s): the trunk, or every live binding of the extension."""
         if request.external:
             if self.trunk is None:
-                return None
-            return f"sip:{request.number}@{self.trunk.host}:{self.trunk.port}", self.trunk
+                return []
+            return [(f"sip:{request.number}@{self.trunk.host}:{self.trunk.port}", self.trunk)]
         username = self.username_for(request.tenant_id, request.number)
         if username is None:
-            return None
-        bindings = self.registrar.contacts(username)
-        if not bindings:
-            return None
-        return bindings[0].contact, bindings[0].source
+            return []
+        return [(b.contact, b.source) for b in self.registrar.contacts(username)]
 
     async def dial(self, request: DialRequest) -> None:
         self._check_running()
@@ -45,41 +55,43 @@ class OutgoingMixin(SwitchBase):
             tenant_id=request.tenant_id,
         )
         self._legs[leg.leg_id] = leg
-        target = self._target(request)
-        if target is None:
+        targets = self._targets(request)
+        if not targets:
             log.info("sip switch: nowhere to send %s (leg %s)", request.number, request.leg_id)
             self._emit_later(
                 leg, SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.FAILED)
             )
             return
-        uri, destination = target
-        leg.destination = destination
+        leg.destination = targets[0][1]
         try:
             leg.address = await self._media(self.media.allocate(leg.leg_id))
         except SwitchError:
             self._forget(leg)
             raise
         host = self.advertised_host
-        invite = build_invite(
-            request_uri=uri,
-            from_uri=f"sip:{request.caller_id or 'anonymous'}@{host}",
-            from_tag=new_tag(),
-            to_uri=f"sip:{request.number}@{destination.host}",
-            call_id=f"{os.urandom(12).hex()}@{host}",
-            contact=self._contact(destination.transport),
-            sdp=leg.session.next_offer(leg.address),
-        )
-        leg.invite = invite
+        sdp = leg.session.next_offer(leg.address)  # one offer: whichever fork answers gets it
+        from_tag, call_id = new_tag(), f"{os.urandom(12).hex()}@{host}"
+        for uri, destination in targets:
+            invite = build_invite(
+                request_uri=uri,
+                from_uri=f"sip:{request.caller_id or 'anonymous'}@{host}",
+                from_tag=from_tag,
+                to_uri=f"sip:{request.number}@{destination.host}",
+                call_id=call_id,
+                contact=self._contact(destination.transport),
+                sdp=sdp,
+            )
+            leg.forks.append(Fork(invite, destination))
         leg.ring_timer = self.clock.call_later(request.timeout_s, lambda: self._ring_timeout(leg))
-        self._spawn(self._run_outgoing(leg, invite, destination))
+        for fork in leg.forks:
+            self._spawn(self._run_fork(leg, fork))
 
     def _ring_timeout(self, leg: Leg) -> None:
         leg.ring_timer = None
         if leg.state is not LegState.RINGING:
             return
         leg.ring_timed_out = True
-        if leg.transaction is not None:
-            self._spawn(self.client.cancel(leg.transaction))
+        self._cancel_forks(leg)
 
     def _on_provisional(self, leg: Leg, response: SipResponse) -> None:
         leg.provisional_seen = True
@@ -119,12 +131,13 @@ class OutgoingMixin(SwitchBase):
         retry.body = invite.body
         return retry
 
-    async def _run_outgoing(self, leg: Leg, invite: SipRequest, destination: Source) -> None:
+    async def _run_fork(self, leg: Leg, fork: Fork) -> None:
+        invite = fork.invite
         while True:
-            tx = await self.client.invite(invite, destination)
-            leg.transaction = tx
+            tx = await self.client.invite(invite, fork.destination)
+            fork.transaction = tx
             tx.on_provisional = lambda response: self._on_provisional(leg, response)
-            if leg.state is LegState.ENDED or leg.ring_timed_out:
+            if leg.ended or leg.ring_timed_out or leg.winner is not None:
                 await self.client.cancel(tx)
             final = await tx.final()
             status = final.status_code
@@ -132,36 +145,52 @@ class OutgoingMixin(SwitchBase):
                 leg.auth_tried = True  # one retry: a second challenge is a rejection
                 retry = self._authorized(invite, final)
                 if retry is not None and not leg.ring_timed_out:
-                    invite = leg.invite = retry
+                    invite = fork.invite = retry
                     continue
             break
+        fork.status = status
         if 200 <= status < 300:
-            await self._outgoing_answered(leg, tx, invite, final)
+            if leg.winner is None and not leg.ended and not leg.ring_timed_out:
+                leg.winner = fork
+                self._cancel_forks(leg)  # first 2xx wins; the other phones stop ringing
+                await self._outgoing_answered(leg, fork, tx, invite, final)
+            else:
+                await self._late_2xx(leg, fork, tx, invite, final)
             return
-        if leg.state is LegState.ENDED:
-            return  # the core hung up (CANCEL): no event
-        synthetic = status in (408, 503) and not leg.provisional_seen
-        cause = cause_of_response(status, ring_timed_out=leg.ring_timed_out, synthetic=synthetic)
-        if status in (401, 407):  # no credentials, an unanswerable or a second challenge
+        if leg.ended or any(f.status is None for f in leg.forks):
+            return  # the core hung up (CANCEL) or already heard; or other forks still ring
+        statuses = [f.status for f in leg.forks if f.status is not None and f.status >= 300]
+        worst = _best_failure(statuses)
+        synthetic = worst in (408, 503) and not leg.provisional_seen
+        cause = cause_of_response(worst, ring_timed_out=leg.ring_timed_out, synthetic=synthetic)
+        if worst in (401, 407):  # no credentials, an unanswerable or a second challenge
             cause = HangupCause.REJECTED
         self._forget(leg)
         self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, cause))
 
+    async def _late_2xx(
+        self, leg: Leg, fork: Fork, tx: ClientTransaction, invite: SipRequest, ok: SipResponse
+    ) -> None:
+        """A 2xx nobody wants (another fork won, or it crossed our CANCEL): ACK it, BYE it."""
+        await self.client.ack(tx, build_ack_for_2xx(invite, ok))
+        dialog = Dialog.from_uac(invite, ok)
+        self._bye(dialog, leg, HangupCause.NORMAL, destination=fork.destination)
+        if leg.winner is None and not leg.ended:  # crossed our ring-timeout CANCEL
+            self._forget(leg)
+            self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.NO_ANSWER))
+
     async def _outgoing_answered(
-        self, leg: Leg, tx: ClientTransaction, invite: SipRequest, ok: SipResponse
+        self, leg: Leg, fork: Fork, tx: ClientTransaction, invite: SipRequest, ok: SipResponse
     ) -> None:
         if leg.ring_timer is not None:  # answered: the ring timer must not fire any more
             leg.ring_timer.cancel()
             leg.ring_timer = None
+        leg.destination = fork.destination
         await self.client.ack(tx, build_ack_for_2xx(invite, ok))
         dialog = Dialog.from_uac(invite, ok)
         leg.dialog = dialog
-        if leg.state is LegState.ENDED or leg.ring_timed_out:
-            # the answer crossed our CANCEL (or the core's hangup): end it at once
+        if leg.ended:  # the core hung up while the 2xx was on its way
             self._bye(dialog, leg, HangupCause.NORMAL)
-            if leg.state is not LegState.ENDED:
-                self._forget(leg)
-                self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.NO_ANSWER))
             return
         self._by_dialog[dialog.key] = leg
         remote = parse_remote(ok.body or b"")
