@@ -87,3 +87,17 @@ async def test_transfer_to_a_malformed_number_is_refused(world: World) -> None:
     w.sim.remote_transfer(agent, "12ab")
     await w.settle()
     assert w.sim.transfer_refusals(agent) == ["number_malformed"]
+
+
+async def test_a_caller_from_outside_may_not_transfer(world: World) -> None:
+    w = world
+    call_id = await w.c.calls.simulate_inbound(w.admin, w.tenant, "19735550123", "102")
+    await w.settle()
+    call = w.c.calls.get(w.admin, w.tenant, call_id)
+    legs = {leg.number: leg.id for leg in call.legs.values()}
+    customer, agent = legs["19735550123"], legs["102"]
+    w.sim.remote_transfer(customer, "+19005550199")
+    await w.settle()
+    assert w.sim.transfer_refusals(customer) == ["transfer_forbidden"]
+    assert w.sim.hears(customer) == {agent} and w.sim.hears(agent) == {customer}
+    assert len(w.c.calls.get(w.admin, w.tenant, call_id).legs) == 2  # nothing was dialled

@@ -737,9 +737,15 @@ class CallService:
     async def _transfer_requested(self, d: _Draft, leg: Leg, number: str) -> None:
         """A party pressed blind transfer on its phone (SIP REFER): its one peer is transferred
         to ``number`` through :meth:`_blind_transfer` (which hangs the party up, cause
-        ``transferred``); if that cannot be done the switch is told with ``refuse_transfer``."""
+        ``transferred``); if that cannot be done the switch is told with ``refuse_transfer``.
+        Only extension legs may ask (``transfer_forbidden`` otherwise: a caller from outside
+        must not send the agent to a number of its choosing over the trunk)."""
         call = d.call
         try:
+            if leg.kind is not PartyKind.EXTENSION:
+                # a customer (or any trunk party) must not send the agent to a number of its
+                # choosing through our trunk: only the platform's own phones may transfer
+                raise Conflict("only an extension's phone may transfer", code="transfer_forbidden")
             peers = call.peers_of(leg.id)
             if len(peers) != 1:
                 raise Conflict(
