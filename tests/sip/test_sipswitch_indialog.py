@@ -346,6 +346,25 @@ async def test_refused_hold_reinvite_leaves_the_call_up(stack: Stack, peer: RawP
     assert await stack.next_event() == SwitchEvent(SwitchEventKind.HUNGUP, leg, HangupCause.FAILED)
 
 
+async def test_2xx_to_our_reinvite_after_the_peer_hung_up_is_still_acked(
+    stack: Stack, peer: RawPeer
+) -> None:
+    call_id = "re-bye@test"
+    leg, to = await answered_incoming(stack, peer, call_id, ack=True)
+    await stack.switch.hold(leg)
+    pending = await request_from(peer, "INVITE")
+    peer.send(in_dialog(peer, stack, "BYE", call_id, to, 2), stack)
+    assert (await response_to(peer, "2 BYE")).status_code == 200
+    assert await stack.next_event() == SwitchEvent(SwitchEventKind.HUNGUP, leg, HangupCause.NORMAL)
+    reply(peer, stack, pending, 200, "OK", sdp(40014, "recvonly", v=3))
+    late_ack = await request_from(peer, "ACK")
+    assert late_ack.headers.get_first("cseq") == pending.headers.get_first("cseq", "").replace(
+        "INVITE", "ACK"
+    )
+    await asyncio.sleep(0.1)
+    assert stack.events.empty()
+
+
 async def test_hold_reinvite_can_be_turned_off(stack: Stack, peer: RawPeer) -> None:
     stack.switch.hold_reinvite = False
     leg, _to = await answered_incoming(stack, peer, "re-off@test", ack=True)

@@ -173,8 +173,12 @@ class OutgoingMixin(SwitchBase):
     ) -> None:
         """A 2xx nobody wants (another fork won, or it crossed our CANCEL): ACK it, BYE it."""
         await self.client.ack(tx, build_ack_for_2xx(invite, ok))
-        dialog = Dialog.from_uac(invite, ok)
-        self._bye(dialog, leg, HangupCause.NORMAL, destination=fork.destination)
+        try:
+            dialog = Dialog.from_uac(invite, ok)
+        except ValueError as exc:
+            log.warning("sip switch: leg %s: unusable late 2xx: %s", leg.leg_id, exc)
+        else:
+            self._bye(dialog, leg, HangupCause.NORMAL, destination=fork.destination)
         if leg.winner is None and not leg.ended:  # crossed our ring-timeout CANCEL
             self._forget(leg)
             self._emit(SwitchEvent(SwitchEventKind.HUNGUP, leg.leg_id, HangupCause.NO_ANSWER))
@@ -187,7 +191,12 @@ class OutgoingMixin(SwitchBase):
             leg.ring_timer = None
         leg.destination = fork.destination
         await self.client.ack(tx, build_ack_for_2xx(invite, ok))
-        dialog = Dialog.from_uac(invite, ok)
+        try:
+            dialog = Dialog.from_uac(invite, ok)
+        except ValueError as exc:  # a 2xx without a To tag: no dialog to talk in
+            log.warning("sip switch: leg %s answered unusably: %s", leg.leg_id, exc)
+            self._fail(leg)
+            return
         leg.dialog = dialog
         if leg.ended:  # the core hung up while the 2xx was on its way
             self._bye(dialog, leg, HangupCause.NORMAL)

@@ -9,6 +9,7 @@ from aiosipua.message import SipRequest, SipResponse
 
 from ...media.port import Codec
 from ...ports.switch import SwitchError, SwitchEvent, SwitchEventKind
+from ...sip.client import build_ack_for_2xx
 from ...sip.dialogs import DialogState, incoming_key
 from ...sip.responses import make_response
 from ...sip.sdp import Direction, RemoteMedia, SdpError, choose, is_hold_address, parse_remote
@@ -174,7 +175,10 @@ class ReinviteMixin(SwitchBase):
             final = await tx.final()
             status = final.status_code
             if 200 <= status < 300:
-                await self.client.ack(tx, dialog.new_ack(invite))
+                if dialog.state is DialogState.CONFIRMED:
+                    await self.client.ack(tx, dialog.new_ack(invite))
+                else:  # the leg ended (BYE) while the re-INVITE was out: ACK it all the same
+                    await self.client.ack(tx, build_ack_for_2xx(invite, final))
                 if leg.ended:
                     return
                 contact = final.headers.get_first("contact")
