@@ -21,7 +21,9 @@ from tests.sip.test_sipswitch import (
     RawPeer,
     Stack,
     answered_incoming,
+    invite_text,
     kill,
+    offer,
     sipp_done,
     start_sipp,
 )
@@ -226,6 +228,52 @@ async def test_late_offer_reinvite_gets_our_offer_and_the_ack_answer_moves_media
         assert stack.events.empty()  # no hold change
     finally:
         await phone.close()
+
+
+async def test_reinvite_changing_the_codec_changes_what_we_send(
+    stack: Stack, peer: RawPeer
+) -> None:
+    call_id = "re-codec@test"
+    leg, to = await answered_incoming(stack, peer, call_id, ack=True)
+    phone = await RtpPhone.open(None, codec="PCMA")
+    try:
+        await stack.switch.start_music(leg)
+        body = sdp(phone.addr[1]).replace("RTP/AVP 0 101", "RTP/AVP 8 101")
+        body = body.replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000")
+        peer.send(
+            in_dialog(peer, stack, "INVITE", call_id, to, 2, body_type="application/sdp"),
+            stack,
+            body,
+        )
+        ok = await response_to(peer, "2 INVITE")
+        assert remote(ok).codecs == ("PCMA",)
+        ack(peer, stack, call_id, to, 2)
+        await asyncio.sleep(0.2)
+        mark = phone.mark()
+        await asyncio.sleep(0.3)
+        assert len(phone.packets(mark, pt=8)) >= 10 and not phone.packets(mark, pt=0)
+    finally:
+        await phone.close()
+
+
+async def test_reinvite_in_an_early_dialog_gets_500_retry_after(
+    stack: Stack, peer: RawPeer
+) -> None:
+    call_id = "re-early@test"
+    peer.send(invite_text(peer, stack, call_id), stack, offer(40000))
+    incoming = await stack.next_event()
+    await stack.switch.accept(incoming.leg_id, "call-early", TENANT)
+    ringing = await peer.response(180)
+    to = ringing.headers.get_first("to") or ""
+    peer.send(
+        in_dialog(peer, stack, "INVITE", call_id, to, 2, body_type="application/sdp"),
+        stack,
+        sdp(40016),
+    )
+    refused = await response_to(peer, "2 INVITE")
+    assert refused.status_code == 500 and refused.headers.get_first("retry-after")
+    await stack.switch.answer(incoming.leg_id)  # the call itself goes on
+    assert (await response_to(peer, "1 INVITE")).status_code == 200
 
 
 async def test_reinvite_while_one_of_theirs_awaits_its_ack_gets_500_retry_after(
