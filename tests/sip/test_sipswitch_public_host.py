@@ -4,11 +4,13 @@ SDP), and the settings refuse a wildcard SIP host without one."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiosipua.message import SipRequest
+from click.testing import CliRunner
 from pydantic import ValidationError
 from tests.sip.test_registrar import REALM, lookup
 from tests.sip.test_sipswitch import TENANT, RawPeer, Stack, invite_text, offer
@@ -16,6 +18,7 @@ from tests.sip.test_sipswitch_indialog import ack, remote, reply, request_from
 
 from callbridge.adapters.clock import SystemClock
 from callbridge.adapters.sipswitch import SipSwitch
+from callbridge.cli import main
 from callbridge.media.embedded import EmbeddedMediaEngine
 from callbridge.ports.switch import SwitchEvent
 from callbridge.settings import Settings
@@ -87,3 +90,17 @@ def test_a_wildcard_sip_host_needs_a_public_host() -> None:
     ok = Settings(switch="sip", sip_host="0.0.0.0", sip_public_host="192.0.2.7")
     assert ok.sip_public_host == "192.0.2.7"
     assert Settings(switch="simulated", sip_host="0.0.0.0").sip_hold_reinvite is True
+
+
+def test_serve_refuses_a_wildcard_sip_host_without_a_public_host(tmp_path: Path) -> None:
+    runner = CliRunner(env={"CALLBRIDGE_DATA_DIR": str(tmp_path), "CALLBRIDGE_STORAGE": "memory"})
+    args = ["serve", "--switch", "sip", "--sip-host", "0.0.0.0", "--sip-port", "0", "--port", "0"]
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        result = runner.invoke(main, args, catch_exceptions=False)
+    finally:  # serve configures logging for the process before it reads its settings
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert result.exit_code == 2
+    assert "sip_public_host" in result.stderr
