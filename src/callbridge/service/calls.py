@@ -16,6 +16,12 @@ What happens when a party answers is recorded on its leg: ``then_dial`` (click-t
 answered, now ring the target) or ``connect_to`` (bridge with that leg, or join its bridge). When a
 leg goes away, :meth:`_cascade` hangs up whatever it leaves orphaned (a lone bridged party, a leg
 ringing for a party that is gone) and ends the call when no leg is left.
+
+A party can also act from its own phone (switch events ``HELD``/``RESUMED``/
+``TRANSFER_REQUESTED``): :meth:`CallService._party_hold` holds/unholds the other parties of its
+bridge through the normal hold path, :meth:`CallService._transfer_requested` blind-transfers its
+one peer through the path of :meth:`CallService.transfer` (extensions only) or tells the switch
+``refuse_transfer``.
 """
 
 from __future__ import annotations
