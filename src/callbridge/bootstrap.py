@@ -150,6 +150,10 @@ def build(
             trunk=_trunk(settings),
             username_for=lambda tenant_id, number: username_for(tenant_id, number),
             recordings_dir=Path(settings.data_dir) / "recordings",
+            hold_reinvite=settings.sip_hold_reinvite,
+            trunk_username=settings.sip_trunk_username,
+            trunk_password=settings.sip_trunk_password,
+            public_host=settings.sip_public_host,
         )
     core = Core(
         storage=storage,
@@ -194,9 +198,13 @@ def make_sip_stack(settings: Settings, clock: Clock, lookup: CredentialLookup) -
     endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
     return SipStack(
         endpoint=endpoint,
-        client=SipClient(endpoint, clock),
+        client=SipClient(endpoint, clock, public_host=settings.sip_public_host or None),
         media=EmbeddedMediaEngine(
-            settings.sip_host, settings.rtp_port_min, settings.rtp_port_max, clock=clock
+            settings.sip_host,
+            settings.rtp_port_min,
+            settings.rtp_port_max,
+            clock=clock,
+            public_host=settings.sip_public_host or None,
         ),
         registrar=Registrar(
             settings.sip_realm,

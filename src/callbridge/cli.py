@@ -303,7 +303,7 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
         tune_gc()
         click.echo(f"callbridge listening on {listen_url}")
         if container.sip is not None:
-            sip_host = _sip_address(sip_client_host(settings.sip_host))
+            sip_host = _sip_address(settings.sip_public_host or sip_client_host(settings.sip_host))
             click.echo(f"callbridge SIP on udp+tcp {sip_host}:{container.sip.endpoint.port}")
         if credentials is not None:
             click.echo(f"callbridge demo credentials in {credentials}")
@@ -396,6 +396,14 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
     help="Address the SIP switch listens on (UDP and TCP) and its RTP ports bind to.",
 )
 @click.option(
+    "--sip-public-host",
+    envvar="CALLBRIDGE_SIP_PUBLIC_HOST",
+    show_envvar=True,
+    default=_default("sip_public_host"),
+    show_default=True,
+    help="Address peers reach the SIP switch at (Via, Contact, SDP); needed with a 0.0.0.0 host.",
+)
+@click.option(
     "--sip-port",
     envvar="CALLBRIDGE_SIP_PORT",
     show_envvar=True,
@@ -457,6 +465,7 @@ def serve(
     bus: str,
     switch: str,
     sip_host: str,
+    sip_public_host: str,
     sip_port: int,
     rtp_port_min: int,
     rtp_port_max: int,
@@ -479,6 +488,7 @@ def serve(
         bus=bus,
         switch=switch,
         sip_host=sip_host,
+        sip_public_host=sip_public_host,
         sip_port=sip_port,
         rtp_port_min=rtp_port_min,
         rtp_port_max=rtp_port_max,

@@ -229,7 +229,8 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
     data = credentials(base_url, container, tokens)
     if container.sip is not None:
         data["sip"] = {
-            "host": sip_client_host(container.settings.sip_host),
+            "host": container.settings.sip_public_host
+            or sip_client_host(container.settings.sip_host),
             "port": container.sip.endpoint.port,
             "realm": container.settings.sip_realm,
             "phones": await _sip_phones(container, previous),

@@ -31,11 +31,21 @@ class Settings(BaseSettings):
     #: where the SIP switch listens (UDP and TCP on the same port)
     sip_host: str = "127.0.0.1"
     sip_port: int = Field(default=5060, ge=0, le=65535)
+    #: the address peers reach us at, put in Via, Contact and SDP; required when sip_host is a
+    #: wildcard (0.0.0.0 or ::), which peers cannot send to
+    sip_public_host: str = ""
     #: the embedded media engine's RTP port range (one port per call leg)
     rtp_port_min: int = Field(default=20000, ge=1, le=65535)
     rtp_port_max: int = Field(default=29999, ge=1, le=65535)
     #: where external numbers are sent, ``HOST:PORT`` (empty: no trunk, external calls fail)
     sip_trunk: str = ""
+    #: credentials for the trunk's digest challenge (401/407) to our INVITEs; empty: none
+    sip_trunk_username: str = ""
+    sip_trunk_password: str = ""
+    #: re-INVITE a SIP leg the core holds with a=sendonly (a=sendrecv on unhold). On by default
+    #: so a held phone shows the call as held and may stop sending; the music plays either way.
+    #: Turn it off for peers that mishandle re-INVITEs (the hold then happens only in the media).
+    sip_hold_reinvite: bool = True
     #: accept MD5 digests from phones. On by default because SIPp 3.6.1 and baresip 1.0.0 can
     #: only do MD5; SHA-256 (RFC 8760) is always accepted.
     sip_allow_md5: bool = True
@@ -71,6 +81,13 @@ class Settings(BaseSettings):
             raise ValueError("rtp_port_min must not be above rtp_port_max")
         if self.digest_algorithms() == ("MD5",) and not self.sip_allow_md5:
             raise ValueError("sip_digest_algorithms is MD5 only but sip_allow_md5 is off")
+        if self.switch == "sip" and self.sip_host in ("0.0.0.0", "::") and not self.sip_public_host:
+            raise ValueError(
+                f"sip_host {self.sip_host} is a wildcard address: set sip_public_host to the "
+                "address peers reach this server at (it goes into Via, Contact and SDP)"
+            )
+        if self.sip_public_host in ("0.0.0.0", "::"):
+            raise ValueError("sip_public_host must be an address peers can send to")
         return self
 
     def digest_algorithms(self) -> tuple[str, ...]:

@@ -472,6 +472,34 @@ async def test_remote_dtmf(sw: SimulatedSwitch, clock: FakeClock, rec: Recorder)
     assert rec.events == []
 
 
+async def test_remote_hold_resume_and_transfer(
+    sw: SimulatedSwitch, clock: FakeClock, rec: Recorder
+) -> None:
+    sw.set_script("201", EndpointScript(behaviour="no_answer"))
+    await sw.dial(req("l1", "201"))
+    with pytest.raises(SwitchError) as exc:
+        sw.remote_hold("l1")
+    assert code_of(exc) == "leg_not_answered"
+    sw.remote_answer("l1")
+    rec.take()
+    with pytest.raises(SwitchError) as exc:
+        sw.remote_resume("l1")
+    assert code_of(exc) == "leg_not_held"
+    sw.remote_hold("l1")
+    with pytest.raises(SwitchError) as exc:
+        sw.remote_hold("l1")
+    assert code_of(exc) == "leg_already_held"
+    sw.remote_resume("l1")
+    assert rec.take() == [SwitchEvent(K.HELD, "l1"), SwitchEvent(K.RESUMED, "l1")]
+    with pytest.raises(SwitchError) as exc:
+        await sw.refuse_transfer("l1", "extension_not_found")
+    assert code_of(exc) == "no_transfer_requested"
+    sw.remote_transfer("l1", "103")
+    assert rec.take() == [SwitchEvent(K.TRANSFER_REQUESTED, "l1", to_number="103")]
+    await sw.refuse_transfer("l1", "extension_not_found")
+    assert sw.transfer_refusals("l1") == ["extension_not_found"]
+
+
 # --------------------------------------------------------------------------- incoming calls
 
 

@@ -17,6 +17,7 @@ from callbridge.sip.digest import (
     DigestResult,
     DigestStatus,
     FailureReason,
+    answer_challenges,
     digest_response,
     uris_match,
 )
@@ -391,3 +392,49 @@ def test_no_secret_in_results(auth: DigestAuthenticator) -> None:
     text = repr(verify(auth, creds))
     assert creds.params["response"] not in text
     assert "guess" not in text
+
+
+# --- the client side (answering a trunk's challenge) -------------------------------------------
+
+
+@pytest.mark.parametrize("algorithms", [(SHA256, MD5), (MD5,), (SHA256,)])
+def test_answer_challenges_is_verified_by_our_server_side(
+    clock: FakeClock, algorithms: tuple[str, ...]
+) -> None:
+    server = DigestAuthenticator(SECRET, clock, allow_md5=True)
+    challenges = server.challenge(REALM, algorithms)
+    value = answer_challenges(list(reversed(challenges)), "1001", USERS["1001"], "INVITE", URI)
+    assert value is not None
+    credentials = parse_auth(value, credentials=True)
+    assert credentials.params["algorithm"] == algorithms[0]  # SHA-256 preferred when offered
+    result = server.verify("INVITE", credentials, lookup, request_uri=URI, realm=REALM)
+    assert result.ok
+    wrong = answer_challenges(challenges, "1001", "not the password", "INVITE", URI)
+    assert wrong is not None
+    bad = server.verify(
+        "INVITE", parse_auth(wrong, credentials=True), lookup, request_uri=URI, realm=REALM
+    )
+    assert not bad.ok
+
+
+def test_answer_challenges_rfc7616_example_and_refusals() -> None:
+    challenge = (
+        f'Digest realm="{RFC_REALM}", nonce="{RFC_NONCE}", qop="auth", algorithm=SHA-256, '
+        'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"'
+    )
+    value = answer_challenges(
+        [challenge], RFC_USER, RFC_PASSWORD, "GET", RFC_URI, cnonce=RFC_CNONCE
+    )
+    assert value is not None
+    params = parse_auth(value, credentials=True).params
+    assert params["response"] == RFC_SHA256 and params["nc"] == "00000001"
+    assert params["opaque"] == "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+    no_qop = answer_challenges(['Digest realm="r", nonce="n"'], "u", "p", "INVITE", "sip:x")
+    assert no_qop is not None and "qop" not in parse_auth(no_qop, credentials=True).params
+    for unusable in (
+        'Basic realm="r"',
+        'Digest realm="r"',  # no nonce
+        'Digest realm="r", nonce="n", algorithm=SHA-512-256',
+        'Digest realm="r", nonce="n", qop="auth-int"',
+    ):
+        assert answer_challenges([unusable], "u", "p", "INVITE", "sip:x") is None

@@ -494,7 +494,7 @@ async def answered_incoming(
         peer.send(
             f"""
             ACK sip:callbridge@127.0.0.1:{stack.endpoint.port} SIP/2.0
-            Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-ack-{call_id}
+            Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-ack-{call_id.replace("@", "-")}
             Max-Forwards: 70
             From: "Carol" <sip:5550100@127.0.0.1>;tag=peer-tag
             To: {ok.headers.get_first("to")}

@@ -24,7 +24,8 @@ Event rules (what the listener receives)
     * Only the far end produces events: the party answering, refusing, hanging up
       (``HUNGUP(normal)`` after the script's ``hangup_after``) or sending DTMF.
     * The methods that simulate the far end by hand (:meth:`SimulatedSwitch.inject_incoming`,
-      ``remote_answer``, ``remote_hangup``, ``remote_dtmf``) change the state and emit at once.
+      ``remote_answer``, ``remote_hangup``, ``remote_dtmf``, ``remote_hold``, ``remote_resume``,
+      ``remote_transfer``) change the state and emit at once.
 
 Incoming calls
     :meth:`SimulatedSwitch.inject_incoming` creates a ringing inbound leg and emits ``INCOMING``.
@@ -190,6 +191,9 @@ class _Leg:
     answered_at: float | None = None
     ended_at: float | None = None
     dtmf_sent: list[str] = field(default_factory=list)
+    party_held: bool = False  # the party put the call on hold from its phone
+    transfer_to: str | None = None  # its TRANSFER_REQUESTED, until carried out or refused
+    transfer_refusals: list[str] = field(default_factory=list)
     timers: list[TimerHandle] = field(default_factory=list)
 
     @property
@@ -449,6 +453,15 @@ class SimulatedSwitch:
         leg.dtmf_sent.append(_check_digits(digits))
         log.info("sim: %d DTMF digit(s) sent to leg %s", len(digits), leg_id)
 
+    async def refuse_transfer(self, leg_id: str, code: str) -> None:
+        self._check_running()
+        leg = self._answered(leg_id)
+        if leg.transfer_to is None:
+            raise SwitchError(f"leg {leg_id} asked for no transfer", code="no_transfer_requested")
+        leg.transfer_to = None
+        leg.transfer_refusals.append(code)
+        log.info("sim: transfer asked by leg %s refused: %s", leg_id, code)
+
     # ----------------------------------------------------------------- commands: recording
 
     async def record_start(self, recording_id: str, call_id: str) -> None:
@@ -556,7 +569,38 @@ class SimulatedSwitch:
         leg = self._answered(leg_id)
         self._party_sends_dtmf(leg, _check_digits(digits))
 
+    def remote_hold(self, leg_id: str) -> None:
+        """The party puts the call on hold from its phone now: emit ``HELD``."""
+        self._check_running()
+        leg = self._answered(leg_id)
+        if leg.party_held:
+            raise SwitchError(f"leg {leg_id} is already on hold", code="leg_already_held")
+        leg.party_held = True
+        self._emit(SwitchEvent(SwitchEventKind.HELD, leg.id))
+
+    def remote_resume(self, leg_id: str) -> None:
+        """The party takes the call off hold now: emit ``RESUMED``."""
+        self._check_running()
+        leg = self._answered(leg_id)
+        if not leg.party_held:
+            raise SwitchError(f"leg {leg_id} is not on hold", code="leg_not_held")
+        leg.party_held = False
+        self._emit(SwitchEvent(SwitchEventKind.RESUMED, leg.id))
+
+    def remote_transfer(self, leg_id: str, to_number: str) -> None:
+        """The party presses blind transfer to ``to_number`` (a SIP REFER): emit
+        ``TRANSFER_REQUESTED``. The core answers with ``hangup(transferred)`` or
+        :meth:`refuse_transfer` (see :meth:`transfer_refusals`)."""
+        self._check_running()
+        leg = self._answered(leg_id)
+        leg.transfer_to = to_number
+        self._emit(SwitchEvent(SwitchEventKind.TRANSFER_REQUESTED, leg.id, to_number=to_number))
+
     # ----------------------------------------------------------------- observation
+
+    def transfer_refusals(self, leg_id: str) -> list[str]:
+        """The codes :meth:`refuse_transfer` was called with for the leg, oldest first."""
+        return list(self._leg(leg_id).transfer_refusals)
 
     def hears(self, leg_id: str) -> frozenset[str]:
         """What the leg hears: ``{"music"}``, or the ids of the legs whose audio reaches it."""

@@ -8,6 +8,11 @@ single listener set with :meth:`Switch.set_listener`; the listener must not bloc
 Leg ids are chosen by the core for legs it dials (``DialRequest.leg_id``) and by the switch for
 incoming calls (``SwitchEvent.leg_id`` of an ``INCOMING`` event), which the core then ``accept``s
 into a call or ``reject``s.
+
+A party can also act from its phone: ``HELD``/``RESUMED`` (it put the call on hold or resumed;
+the core holds/unholds the other parties of its bridge) and ``TRANSFER_REQUESTED`` (a blind
+transfer of its peer to ``to_number``; the core transfers through its normal path and hangs the
+requesting leg up with cause ``transferred``, or calls :meth:`Switch.refuse_transfer`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class SwitchEventKind(StrEnum):
     ANSWERED = "answered"
     HUNGUP = "hungup"  # the party ended, or the attempt failed (see cause)
     DTMF = "dtmf"  # digits received from the party
+    HELD = "held"  # the party put the call on hold from its phone (SIP: sendonly/inactive)
+    RESUMED = "resumed"  # ... and took it off hold again
+    TRANSFER_REQUESTED = "transfer_requested"  # the party asks to transfer its peer: to_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,12 @@ class Switch(Protocol):
     async def record_stop(self, recording_id: str) -> None: ...
 
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
+
+    async def refuse_transfer(self, leg_id: str, code: str) -> None:
+        """The core did not carry out the leg's ``TRANSFER_REQUESTED`` (``code``: the domain
+        error's code); the leg stays in its call. A transfer that *is* carried out ends with
+        ``hangup(leg_id, HangupCause.TRANSFERRED)`` instead."""
+        ...
 
 
 @runtime_checkable

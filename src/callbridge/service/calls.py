@@ -16,6 +16,12 @@ What happens when a party answers is recorded on its leg: ``then_dial`` (click-t
 answered, now ring the target) or ``connect_to`` (bridge with that leg, or join its bridge). When a
 leg goes away, :meth:`_cascade` hangs up whatever it leaves orphaned (a lone bridged party, a leg
 ringing for a party that is gone) and ends the call when no leg is left.
+
+A party can also act from its own phone (switch events ``HELD``/``RESUMED``/
+``TRANSFER_REQUESTED``): :meth:`CallService._party_hold` holds/unholds the other parties of its
+bridge through the normal hold path, :meth:`CallService._transfer_requested` blind-transfers its
+one peer through the path of :meth:`CallService.transfer` (extensions only) or tells the switch
+``refuse_transfer``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ..domain.calls import (
     CallState,
     Direction,
     HangupCause,
+    HoldState,
     Leg,
     LegRole,
     LegState,
@@ -41,13 +48,19 @@ from ..domain.calls import (
 )
 from ..domain.cdr import CallRecord
 from ..domain.directory import Extension, Queue, QueueType
-from ..domain.errors import Conflict, Invalid, NotFound
+from ..domain.errors import Conflict, DomainError, Invalid, NotFound
 from ..domain.events import DomainEvent, StoredEvent, call_event
 from ..domain.numbers import check_dialable, is_extension_number
 from ..domain.parking import ParkedLeg, ParkingLot
 from ..domain.tenancy import Permission
 from ..ports.storage import Delete, Put
-from ..ports.switch import DialRequest, ScriptableSwitch, SwitchEvent, SwitchEventKind
+from ..ports.switch import (
+    DialRequest,
+    ScriptableSwitch,
+    SwitchError,
+    SwitchEvent,
+    SwitchEventKind,
+)
 from .auth import Actor
 from .core import Core, KeyedLocks
 from .directory import Directory
@@ -559,6 +572,10 @@ class CallService:
             await self._cascade(draft, cause)
         elif event.kind is SwitchEventKind.DTMF:
             draft.emit([call_event("dtmf.received", call.id, leg_id=leg.id, digits=event.digits)])
+        elif event.kind in (SwitchEventKind.HELD, SwitchEventKind.RESUMED):
+            await self._party_hold(draft, leg, event.kind is SwitchEventKind.HELD)
+        elif event.kind is SwitchEventKind.TRANSFER_REQUESTED:
+            await self._transfer_requested(draft, leg, event.to_number or "")
 
     async def _on_answered(self, draft: _Draft, leg_id: str) -> None:
         call, now = draft.call, self.core.clock.now()
@@ -660,36 +677,120 @@ class CallService:
         """
         resolved = self.resolve(tenant_id, target)
         async with self._command(actor, tenant_id, call_id) as d:
-            call = d.call
-            leg = call._answered_leg(leg_id)
-            peers = call.peers_of(leg_id)
-            if len(peers) > 1:
-                raise Conflict(
-                    "the party is in a conference; kick instead", code="leg_in_conference"
-                )
-            d.emit([call_event("leg.transferring", call.id, leg_id=leg_id, target=target)])
-            for peer in peers:
-                await self._hangup_leg(d, peer.id, HangupCause.TRANSFERRED)
-            if leg.hold.value == "held":
-                d.emit(call.unhold(leg_id))
-                await self.core.switch.unhold(leg_id)
-            if resolved.queue is not None:
-                await self._enter_queue(d, leg, resolved.queue)
-            else:
-                if leg.bridge_id is not None:  # wait outside the bridge, hearing music
-                    bridge_id = leg.bridge_id
-                    d.emit(call.leave_bridge(leg_id))
-                    await self.core.switch.unbridge(bridge_id, leg_id)
-                await self.core.switch.start_music(leg_id)
-                await self._dial(
-                    d,
-                    resolved,
-                    LegRole.TRANSFER_TARGET,
-                    caller_id=leg.number,
-                    connect_to=leg_id,
-                )
-            await self._cascade(d, HangupCause.TRANSFERRED)
+            self._transfer_checks(d.call, leg_id)
+            await self._blind_transfer(d, leg_id, resolved, target)
         return d.call
+
+    @staticmethod
+    def _transfer_checks(call: Call, leg_id: str) -> list[Leg]:
+        """Refuse a transfer of ``leg_id`` before anything changes; its peers otherwise."""
+        call._answered_leg(leg_id)
+        peers = call.peers_of(leg_id)
+        if len(peers) > 1:
+            raise Conflict("the party is in a conference; kick instead", code="leg_in_conference")
+        return peers
+
+    async def _blind_transfer(
+        self,
+        d: _Draft,
+        leg_id: str,
+        resolved: Target,
+        target: str,
+        *,
+        requested_by: str | None = None,
+    ) -> None:
+        call = d.call
+        leg = call.leg(leg_id)
+        peers = call.peers_of(leg_id)
+        d.emit([call_event("leg.transferring", call.id, leg_id=leg_id, target=target)])
+        for peer in peers:
+            if peer.id == requested_by:
+                # the phone that asked (SIP REFER) may have hung up already: nothing to hang up
+                with contextlib.suppress(SwitchError):
+                    await self.core.switch.hangup(peer.id, HangupCause.TRANSFERRED)
+                d.emit(call.leg_hungup(peer.id, HangupCause.TRANSFERRED, self.core.clock.now()))
+            else:
+                await self._hangup_leg(d, peer.id, HangupCause.TRANSFERRED)
+        if leg.hold.value == "held":
+            d.emit(call.unhold(leg_id))
+            await self.core.switch.unhold(leg_id)
+        if resolved.queue is not None:
+            await self._enter_queue(d, leg, resolved.queue)
+        else:
+            if leg.bridge_id is not None:  # wait outside the bridge, hearing music
+                bridge_id = leg.bridge_id
+                d.emit(call.leave_bridge(leg_id))
+                await self.core.switch.unbridge(bridge_id, leg_id)
+            await self.core.switch.start_music(leg_id)
+            await self._dial(
+                d,
+                resolved,
+                LegRole.TRANSFER_TARGET,
+                caller_id=leg.number,
+                connect_to=leg_id,
+            )
+        await self._cascade(d, HangupCause.TRANSFERRED)
+
+    # ------------------------------------------------------------------ a party acts on its phone
+
+    async def _party_hold(self, d: _Draft, leg: Leg, held: bool) -> None:
+        """A party put the call on hold from its phone (``HELD``) or resumed (``RESUMED``).
+
+        The other answered parties of its bridge are held (they hear music) or unheld through
+        the same steps as the hold command, so the event log shows ``leg.held``/``leg.unheld``
+        for them after ``leg.party_held``/``leg.party_resumed``. Kept small on purpose: a peer
+        already in the wanted state is left alone, and resuming unholds every held peer, also
+        one an agent had held through the API.
+        """
+        call = d.call
+        kind = "leg.party_held" if held else "leg.party_resumed"
+        d.emit([call_event(kind, call.id, leg_id=leg.id)])
+        if leg.state is not LegState.ANSWERED or call.ended:
+            return
+        for peer in call.peers_of(leg.id):
+            if peer.state is not LegState.ANSWERED:
+                continue
+            if held and peer.hold is HoldState.ACTIVE:
+                d.emit(call.hold(peer.id))
+                await self.core.switch.hold(peer.id)
+            elif not held and peer.hold is HoldState.HELD:
+                d.emit(call.unhold(peer.id))
+                await self.core.switch.unhold(peer.id)
+
+    async def _transfer_requested(self, d: _Draft, leg: Leg, number: str) -> None:
+        """A party pressed blind transfer on its phone (SIP REFER): its one peer is transferred
+        to ``number`` through :meth:`_blind_transfer` (which hangs the party up, cause
+        ``transferred``); if that cannot be done the switch is told with ``refuse_transfer``.
+        Only extension legs may ask (``transfer_forbidden`` otherwise: a caller from outside
+        must not send the agent to a number of its choosing over the trunk)."""
+        call = d.call
+        try:
+            if leg.kind is not PartyKind.EXTENSION:
+                # a customer (or any trunk party) must not send the agent to a number of its
+                # choosing through our trunk: only the platform's own phones may transfer
+                raise Conflict("only an extension's phone may transfer", code="transfer_forbidden")
+            peers = call.peers_of(leg.id)
+            if len(peers) != 1:
+                raise Conflict(
+                    "only a party with exactly one peer can transfer it", code="transfer_no_peer"
+                )
+            resolved = self.resolve(call.tenant_id, number)
+            self._transfer_checks(call, peers[0].id)
+        except DomainError as exc:
+            log.info(
+                "call %s: transfer from leg %s to %s refused: %s", call.id, leg.id, number, exc
+            )
+            d.emit(
+                [
+                    call_event(
+                        "leg.transfer_refused", call.id, leg_id=leg.id, target=number, code=exc.code
+                    )
+                ]
+            )
+            with contextlib.suppress(SwitchError):  # the phone may have hung up meanwhile
+                await self.core.switch.refuse_transfer(leg.id, exc.code)
+            return
+        await self._blind_transfer(d, peers[0].id, resolved, number, requested_by=leg.id)
 
     async def park(
         self, actor: Actor, tenant_id: str, call_id: str, leg_id: str, slot: str | None = None

@@ -254,6 +254,11 @@ class ClientTransaction:
         """The final response once it arrived (or was synthesised), else None."""
         return self._final.result() if self._final.done() else None
 
+    @property
+    def final_future(self) -> asyncio.Future[SipResponse]:
+        """The future :meth:`final` awaits (to wait on it together with others; do not set it)."""
+        return self._final
+
     async def final(self) -> SipResponse:
         """Wait for the final response (a synthetic 408 on timeout, 503 if it could not be sent)."""
         return await asyncio.shield(self._final)
@@ -391,8 +396,11 @@ class SipClient:
         t1: float = 0.5,
         t2: float = 4.0,
         t4: float = 5.0,
+        public_host: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        #: the host our Via names (default: the endpoint's; set it when bound to 0.0.0.0)
+        self.public_host = public_host
         self.clock = clock
         self.t1 = t1
         self.t2 = t2
@@ -409,7 +417,7 @@ class SipClient:
 
     def via(self, transport: str, branch: str) -> str:
         """Our Via value for ``transport`` with ``branch`` (and ``rport``, RFC 3581)."""
-        host = self.endpoint.host
+        host = self.public_host or self.endpoint.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"SIP/2.0/{transport} {host}:{self.endpoint.port};branch={branch};rport"

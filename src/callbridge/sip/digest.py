@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from aiosipua.headers import AuthChallenge, AuthCredentials, parse_uri, stringify_auth
+from aiosipua.headers import AuthChallenge, AuthCredentials, parse_auth, parse_uri, stringify_auth
 
 from ..ports.clock import Clock
 
@@ -411,3 +411,61 @@ class DigestAuthenticator:
             return fail(FailureReason.NONCE_REPLAY, algorithm)
         self._counts.record(nonce, issued_ms, count)
         return DigestResult(DigestStatus.OK, username, algorithm)
+
+
+# --- the client side: answering a trunk's challenge -------------------------------------------
+
+
+def answer_challenges(
+    challenges: Iterable[str],
+    username: str,
+    password: str,
+    method: str,
+    uri: str,
+    *,
+    cnonce: str | None = None,
+) -> str | None:
+    """An ``Authorization``/``Proxy-Authorization`` value answering the best of ``challenges``
+    (the ``WWW-Authenticate``/``Proxy-Authenticate`` values of a 401/407), or None.
+
+    SHA-256 is preferred to MD5 when both are offered (RFC 8760 §2.4); ``qop=auth`` is used when
+    offered (``nc=00000001`` and a random ``cnonce``), the RFC 2617 form without ``qop``; ``opaque``
+    is echoed. A challenge that is not Digest, lacks a nonce, names another algorithm (or a
+    ``-sess`` one) or offers only ``auth-int`` cannot be answered.
+    """
+    usable: list[tuple[int, str, dict[str, str]]] = []
+    for value in challenges:
+        challenge = parse_auth(value)
+        if challenge.scheme.lower() != "digest":
+            continue
+        params = {key.strip().lower(): item for key, item in challenge.params.items()}
+        algorithm = normalize_algorithm(params.get("algorithm"))
+        if algorithm is None or not params.get("nonce"):
+            continue
+        qops = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
+        if qops and "auth" not in qops:
+            continue
+        usable.append((ALGORITHMS.index(algorithm), algorithm, params))
+    if not usable:
+        return None
+    _, algorithm, params = min(usable, key=lambda item: item[0])
+    realm, nonce = params.get("realm", ""), params["nonce"]
+    ha1 = _hash(algorithm, f"{username}:{realm}:{password}")
+    answer: dict[str, str] = {
+        "username": username,
+        "realm": realm,
+        "nonce": nonce,
+        "uri": uri,
+        "algorithm": algorithm,
+    }
+    if "qop" in params:
+        nc, cnonce = "00000001", cnonce or secrets.token_hex(8)
+        answer["response"] = digest_response(
+            algorithm, ha1, nonce, method, uri, qop="auth", nc=nc, cnonce=cnonce
+        )
+        answer.update(qop="auth", nc=nc, cnonce=cnonce)
+    else:
+        answer["response"] = digest_response(algorithm, ha1, nonce, method, uri)
+    if "opaque" in params:
+        answer["opaque"] = params["opaque"]
+    return stringify_auth(AuthCredentials("Digest", answer))

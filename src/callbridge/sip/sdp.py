@@ -60,6 +60,8 @@ _ANSWER_DIRECTION: dict[Direction, Direction] = {
     "recvonly": "sendonly",
     "inactive": "inactive",
 }
+_SENDS: frozenset[Direction] = frozenset({"sendrecv", "sendonly"})
+_RECEIVES: frozenset[Direction] = frozenset({"sendrecv", "recvonly"})
 _PTIME = 20
 _EVENTS = "0-16"  # the DTMF events 0-15 and flash (RFC 4733 §3.2)
 _LINE = re.compile(r"[a-z]=")
@@ -119,6 +121,23 @@ class RemoteMedia:
     def on_hold(self) -> bool:
         """The peer does not want our audio (``sendonly``/``inactive`` or ``c=`` 0.0.0.0)."""
         return self.direction in ("sendonly", "inactive")
+
+
+def combine(first: Direction, second: Direction) -> Direction:
+    """The direction allowed by both (each as seen by the same side): sends iff both send,
+    receives iff both receive (``sendonly`` + ``recvonly`` -> ``inactive``)."""
+    sends = first in _SENDS and second in _SENDS
+    receives = first in _RECEIVES and second in _RECEIVES
+    if sends and receives:
+        return "sendrecv"
+    if sends:
+        return "sendonly"
+    return "recvonly" if receives else "inactive"
+
+
+def is_hold_address(host: str) -> bool:
+    """An RFC 2543 hold address (``c=`` 0.0.0.0 or ``::``): keep the previous remote address."""
+    return host in _HOLD_ADDRESSES
 
 
 def _addr_type(host: str) -> Literal["IP4", "IP6"]:
@@ -232,10 +251,16 @@ class SdpSession:
         address: MediaAddress,
         *,
         supported: tuple[Codec, ...] = ("PCMU", "PCMA"),
+        direction: Direction = "sendrecv",
     ) -> tuple[bytes, Codec, int | None] | SdpError:
         """:func:`answer` with this session's id and next version (unchanged on an error)."""
         result = answer(
-            offer, address, session_id=self.session_id, version=self.version, supported=supported
+            offer,
+            address,
+            session_id=self.session_id,
+            version=self.version,
+            supported=supported,
+            direction=direction,
         )
         if not isinstance(result, SdpError):
             self.version += 1
@@ -449,8 +474,12 @@ def answer(
     session_id: int,
     version: int,
     supported: tuple[Codec, ...] = ("PCMU", "PCMA"),
+    direction: Direction = "sendrecv",
 ) -> tuple[bytes, Codec, int | None] | SdpError:
     """Answer ``offer`` (RFC 3264 §6): ``(sdp, codec, dtmf_pt)`` for ``set_remote``, or 488.
+
+    ``direction`` is what we want for ourselves (``sendonly`` while we hold the peer and play it
+    music); the answer's direction is the offer's mirrored, combined with it (:func:`combine`).
 
     One m= line per offered one, the audio stream at ``address`` with the first offered codec we
     support (only that one) and telephone-event at the offer's payload type when offered; every
@@ -470,7 +499,10 @@ def answer(
         proto="RTP/AVP",
         formats=[str(STATIC_PT[codec])] + ([] if offer.dtmf_pt is None else [str(offer.dtmf_pt)]),
         attributes=_audio_attributes(
-            (codec,), offer.dtmf_pt, _events(offer.dtmf_events), _ANSWER_DIRECTION[offer.direction]
+            (codec,),
+            offer.dtmf_pt,
+            _events(offer.dtmf_events),
+            combine(_ANSWER_DIRECTION[offer.direction], direction),
         ),
     )
     media = [
