@@ -123,7 +123,11 @@ class Rig:
 
     async def refusing_uas(self, status: int, reason: str) -> Sipp:
         sipp = self._sipp("uas_reject.xml", "customer")
-        await sipp.start("-key", "status", str(status), "-key", "reason", reason)
+        # SIPp checks status codes when it loads the scenario: fill them in first
+        template = sipp.scenario.read_text()
+        sipp.scenario = sipp.dir / sipp.scenario.name
+        sipp.scenario.write_text(template.replace("[status] [reason]", f"{status} {reason}"))
+        await sipp.start()
         await wait_bound(sipp.port)
         self.stack.set_trunk(sipp.port)
         return sipp
@@ -183,6 +187,24 @@ def assert_music(flow: Flow) -> None:
 
 def assert_silent(flow: Flow) -> None:
     assert flow.level() < SILENT_RMS, "silence: " + flow.describe(TONES)
+
+
+def sip_requests(wire: Wire, stack_port: int, method: str) -> list[tuple[float, int]]:
+    """``(time, destination port)`` of each ``method`` request the switch sent."""
+    return [
+        (at, dport)
+        for at, sport, dport, line in wire.sip(stack_port)
+        if sport == stack_port and line.startswith(method + " ")
+    ]
+
+
+def sip_responses(wire: Wire, stack_port: int, status: int) -> list[tuple[float, int]]:
+    """``(time, source port)`` of each ``status`` response the switch received."""
+    return [
+        (at, sport)
+        for at, sport, dport, line in wire.sip(stack_port)
+        if dport == stack_port and line.startswith(f"SIP/2.0 {status} ")
+    ]
 
 
 @contextlib.asynccontextmanager
