@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-
 from tests.wire.peers import random_range
 from tests.wire.rig import Rig, Tools
 from tests.wire.stack import WireStack

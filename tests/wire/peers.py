@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.wire.rtp import write_tone_wav
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -218,13 +217,20 @@ dns_server 127.0.0.1:53
 
     async def wait_event(self, kind: str, since: int = 0, wait_s: float = 10.0) -> dict[str, Any]:
         """The first event of type ``kind`` at index ``since`` or later."""
-        async with asyncio.timeout(wait_s):
-            while True:
-                for event in self.events[since:]:
-                    if event.get("type") == kind:
-                        return event
-                self._changed.clear()
-                await self._changed.wait()
+        try:
+            async with asyncio.timeout(wait_s):
+                while True:
+                    for event in self.events[since:]:
+                        if event.get("type") == kind:
+                            return event
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            seen = [(e.get("type"), e.get("param")) for e in self.events[since:]]
+            raise AssertionError(
+                f"baresip {self.user}: no {kind} within {wait_s}s; events since: {seen}\n"
+                f"{self.log_text()}"
+            ) from None
 
     async def stop(self) -> None:
         if self._writer is not None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.wire.peers import Baresip, Sipp, random_range, require
+from tests.wire.peers import Baresip, Sipp, require
 from tests.wire.rtp import Capture, Flow, Ports, Wire, write_rtp_pcap
 from tests.wire.stack import WireStack
 
@@ -54,7 +54,9 @@ def port_bound(port: int) -> bool:
 
 async def wait_bound(port: int, wait_s: float = 10.0) -> None:
     async with asyncio.timeout(wait_s):
-        while not port_bound(port):
+        while True:
+            if port_bound(port):
+                return
             await asyncio.sleep(0.02)
 
 
@@ -113,7 +115,9 @@ class Rig:
         self.sipps.append(sipp)
         return sipp
 
-    async def customer_uas(self, tone: str = "customer", **kw: tuple[tuple[float, str], ...]) -> Sipp:
+    async def customer_uas(
+        self, tone: str = "customer", **kw: tuple[tuple[float, str], ...]
+    ) -> Sipp:
         """A SIPp customer behind the trunk playing ``tone`` once answered."""
         sipp = self._sipp("uas_tone.xml", tone, **kw)
         await sipp.start()
@@ -145,9 +149,22 @@ class Rig:
         for call in await self.stack.api("GET", "/calls"):
             with contextlib.suppress(AssertionError):
                 await self.stack.api("POST", f"/calls/{call['id']}/kill")
-        for sipp in self.sipps:
+        for sipp in self.sipps:  # let each answer our BYE (no retransmissions into the next test)
+            if sipp.proc is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await sipp.proc.wait()
             await sipp.kill()
         self.sipps.clear()
+
+    def peer_ports(self) -> set[int]:
+        """The SIP ports of this test's peers (the agents and the SIPps started since cleanup)."""
+        return {a.sip_port for a in self.agents.values()} | {s.port for s in self.sipps}
+
+    def byes(self, wire: Wire) -> list[int]:
+        """The peers (SIP ports) the switch sent a BYE to, in order; retransmissions count once."""
+        ports = [p for _, p in sip_requests(wire, self.stack.sip_port, "BYE")]
+        return [p for p in dict.fromkeys(ports) if p in self.peer_ports()]
 
 
 async def listen(seconds: float, settle: float = 0.4) -> tuple[float, float]:

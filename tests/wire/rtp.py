@@ -248,9 +248,7 @@ class Wire:
         self.rtp = [r for d in datagrams if (r := as_rtp(d)) is not None]
 
     def flow(self, src: Ports, dst: Ports, start: float, end: float) -> Flow:
-        packets = [
-            r for r in self.rtp if r.sport in src and r.dport in dst and start <= r.at < end
-        ]
+        packets = [r for r in self.rtp if r.sport in src and r.dport in dst and start <= r.at < end]
         return Flow(f"{src!r}->{dst!r}", packets, start, end)
 
     def sip(self, port: int) -> list[tuple[float, int, int, str]]:

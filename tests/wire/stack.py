@@ -83,7 +83,9 @@ class WireStack:
 
     async def wait_registered(self, username: str, wait_s: float = 15.0) -> None:
         async with asyncio.timeout(wait_s):
-            while not self.registered(username):
+            while True:
+                if self.registered(username):
+                    return
                 await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ the API
@@ -125,7 +127,9 @@ class WireStack:
                     return call
                 await asyncio.sleep(0.05)
 
-    async def wait_bridged(self, call_id: str, parties: int, wait_s: float = 15.0) -> dict[str, Any]:
+    async def wait_bridged(
+        self, call_id: str, parties: int, wait_s: float = 15.0
+    ) -> dict[str, Any]:
         """Poll until a bridge of the call holds ``parties`` answered legs."""
         async with asyncio.timeout(wait_s):
             while True:
@@ -156,6 +160,15 @@ class WireStack:
                     result: dict[str, Any] = r.json()
                     return result
                 assert r.status_code == 404, r.text
+                await asyncio.sleep(0.05)
+
+    async def wait_calls(self, state: str, wait_s: float = 10.0) -> list[dict[str, Any]]:
+        """Poll until there is a live call in ``state``; the live calls."""
+        async with asyncio.timeout(wait_s):
+            while True:
+                calls: list[dict[str, Any]] = await self.api("GET", "/calls")
+                if any(c["state"] == state for c in calls):
+                    return calls
                 await asyncio.sleep(0.05)
 
     async def timeline(self, call_id: str) -> list[dict[str, Any]]:
