@@ -48,11 +48,21 @@ def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
+_RESERVED: list[range] = []  # port ranges handed out to this process's peers and engines
+
+
+def _reserved(ports: range) -> bool:
+    return any(ports.start < r.stop and r.start < ports.stop for r in _RESERVED)
+
+
 def free_ports(count: int, *, step: int = 1, tcp: bool = True) -> int:
-    """A base port with ``count`` ports from it (``step`` apart) free on UDP (and TCP)."""
+    """A base port with ``count`` ports from it (``step`` apart) free on UDP (and TCP), outside
+    every range handed out before (so flows can be told apart by port)."""
     for _ in range(200):
         base = random.randrange(30000, 60000 - count * step)
         ports = [base + i * step for i in range(count)]
+        if _reserved(range(base, ports[-1] + 1)):
+            continue
         if all(_bindable(p, socket.SOCK_DGRAM) for p in ports) and (
             not tcp or all(_bindable(p, socket.SOCK_STREAM) for p in ports)
         ):
@@ -60,12 +70,14 @@ def free_ports(count: int, *, step: int = 1, tcp: bool = True) -> int:
     raise RuntimeError("no free ports")
 
 
-def random_range(size: int, avoid: range | None = None) -> range:
-    """A random port range (parallel runs rarely overlap; the users skip busy ports)."""
+def random_range(size: int) -> range:
+    """A random port range, disjoint from those handed out before (parallel runs of other
+    engineers rarely overlap; the engine and baresip skip ports that are busy)."""
     while True:
         base = random.randrange(30000, 60000 - size, 2)
         candidate = range(base, base + size)
-        if avoid is None or candidate.stop <= avoid.start or candidate.start >= avoid.stop:
+        if not _reserved(candidate):
+            _RESERVED.append(candidate)
             return candidate
 
 
@@ -89,7 +101,6 @@ class Baresip:
         password: str,
         registrar: tuple[str, int],
         tone_hz: float,
-        avoid: range,
     ) -> None:
         self.binary = binary
         self.dir = workdir
@@ -99,7 +110,7 @@ class Baresip:
         self.tone_hz = tone_hz
         self.sip_port = free_ports(2)  # baresip also binds port+1
         self.ctrl_port = free_port(socket.SOCK_STREAM)
-        self.rtp_ports = random_range(20, avoid)
+        self.rtp_ports = random_range(20)
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
         self._changed = asyncio.Event()

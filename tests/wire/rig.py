@@ -99,7 +99,6 @@ class Rig:
             password=phone["password"],
             registrar=("127.0.0.1", self.stack.sip_port),
             tone_hz=TONES[number],
-            avoid=self.rtp,
         )
         self.agents[number] = agent
         await agent.start()

@@ -408,3 +408,38 @@ async def test_refused_target_gives_the_cdr_cause(
 
 
 __all__ = ["Capture"]
+
+
+async def test_join_two_calls_of_one_agent_into_a_conference(clean: Rig) -> None:
+    """Agent 112 holds customer 1 and calls customer 2; join: 112 and both customers in one
+    conference, each hearing the other two; 112's second dialog gets a BYE."""
+    rig = clean
+    agent = rig.agents["112"]
+    async with captured(rig) as capture:
+        first = await connect(rig)
+        await rig.stack.api("POST", f"/calls/{first.call_id}/legs/{first.customer_leg}/hold")
+        second = await rig.customer_uas(tone="customer2")
+        mark = agent.mark()
+        other = await rig.stack.originate("112", "5550101")
+        await agent.wait_event("CALL_ESTABLISHED", mark)
+        await rig.stack.wait_bridged(other, 2)
+        await rig.stack.api("POST", f"/calls/{first.call_id}/join", {"other_call_id": other})
+        await agent.wait_event("CALL_CLOSED", mark)
+        await rig.stack.wait_bridged(first.call_id, 3)
+        joined = await listen(2.0)
+        wire = await capture.stop()
+    print("--- joined")
+    parties = {
+        "112": rig.agent_ports("112"),
+        "customer": rig.sipp_ports(first.customer),
+        "customer2": rig.sipp_ports(second, "customer2"),
+    }
+    for ports in parties.values():
+        print("   ", wire.flow(rig.engine, ports, *joined).describe(TONES))
+    for me, ports in parties.items():
+        flow = wire.flow(rig.engine, ports, *joined)
+        assert_flowing(flow)
+        assert_hears(flow, *[p for p in parties if p != me])
+        assert_not_hears(flow, me)
+    assert rig.byes(wire) == [agent.sip_port]
+    assert (await rig.stack.cdr(other))["cause"] == "joined"
