@@ -275,37 +275,43 @@ class Sipp:
         self.port = free_ports(1)
         self.media_port = free_ports(2, step=2, tcp=False)
         self.proc: asyncio.subprocess.Process | None = None
-        self.output = ""
 
     async def start(self, *args: str, remote: str | None = None) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc = await asyncio.create_subprocess_exec(
-            self.binary,
-            *([remote] if remote else []),
-            *["-sf", str(self.scenario), "-p", str(self.port)],
-            *["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(self.media_port)],
-            *["-ci", "127.0.0.1", "-cp", str(free_port())],
-            *["-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err"],
-            *args,
-            cwd=self.dir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        out = (self.dir / "sipp.out").open("ab")  # a file: a pipe nobody reads could fill up
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                self.binary,
+                *([remote] if remote else []),
+                *["-sf", str(self.scenario), "-p", str(self.port)],
+                *["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(self.media_port)],
+                *["-ci", "127.0.0.1", "-cp", str(free_port())],
+                *["-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err"],
+                *args,
+                cwd=self.dir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        finally:
+            out.close()
 
     def errors(self) -> str:
-        logs = sorted(self.dir.glob("*_errors.log"))
-        return "\n".join(p.read_text(errors="replace")[-2000:] for p in logs)
+        logs = [self.dir / "sipp.out", *sorted(self.dir.glob("*_errors.log"))]
+        return "\n".join(p.read_text(errors="replace")[-2000:] for p in logs if p.exists())
 
     async def done(self, wait_s: float = 20.0) -> None:
         """Wait for the scenario to end; it must have succeeded."""
         assert self.proc is not None
-        async with asyncio.timeout(wait_s):
-            out, _ = await self.proc.communicate()
-        self.output = out.decode(errors="replace")
+        try:
+            async with asyncio.timeout(wait_s):
+                await self.proc.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"sipp {self.scenario.name} still running after {wait_s}s\n{self.errors()}"
+            ) from None
         assert self.proc.returncode == 0, (
-            f"sipp {self.scenario.name} exited {self.proc.returncode}\n"
-            f"{self.output[-2000:]}\n{self.errors()}"
+            f"sipp {self.scenario.name} exited {self.proc.returncode}\n{self.errors()}"
         )
 
     async def kill(self) -> None:

@@ -135,6 +135,14 @@ class Rig:
         self.stack.set_trunk(sipp.port)
         return sipp
 
+    async def ringing_uas(self) -> Sipp:
+        """A SIPp customer behind the trunk who never answers."""
+        sipp = self._sipp("uas_ring_forever.xml", "customer")
+        await sipp.start()
+        await wait_bound(sipp.port)
+        self.stack.set_trunk(sipp.port)
+        return sipp
+
     async def customer_uac(
         self, to: str, tone: str = "customer", dtmf: tuple[tuple[float, str], ...] = ()
     ) -> Sipp:

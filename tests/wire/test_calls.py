@@ -28,6 +28,7 @@ from tests.wire.rig import (
     assert_stopped,
     captured,
     listen,
+    sip_requests,
     sip_responses,
 )
 from tests.wire.rtp import Capture, Wire
@@ -443,3 +444,27 @@ async def test_join_two_calls_of_one_agent_into_a_conference(clean: Rig) -> None
         assert_not_hears(flow, me)
     assert rig.byes(wire) == [agent.sip_port]
     assert (await rig.stack.cdr(other))["cause"] == "joined"
+
+
+async def test_ring_timeout_cancels_and_gives_no_answer(clean: Rig) -> None:
+    """The customer rings and never answers: after the ring timeout (30 s) the switch CANCELs
+    the INVITE; the agent gets a BYE; the CDR says no_answer."""
+    rig = clean
+    agent = rig.agents["112"]
+    async with captured(rig) as capture:
+        ringing = await rig.ringing_uas()
+        mark = agent.mark()
+        started = time.monotonic()
+        call_id = await rig.stack.originate("112", CUSTOMER)
+        await agent.wait_event("CALL_ESTABLISHED", mark)
+        await ringing.done(wait_s=45)
+        await agent.wait_event("CALL_CLOSED", mark)
+        waited = time.monotonic() - started
+        wire = await capture.stop()
+    assert 29 < waited < 35, waited
+    cancels = [p for _, p in sip_requests(wire, rig.stack.sip_port, "CANCEL")]
+    assert cancels[:1] == [ringing.port], cancels
+    assert sip_responses(wire, rig.stack.sip_port, 487)
+    assert rig.byes(wire) == [agent.sip_port]
+    cdr = await rig.stack.cdr(call_id)
+    assert cdr["cause"] == "no_answer", cdr
