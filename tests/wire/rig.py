@@ -233,12 +233,24 @@ def sip_responses(wire: Wire, stack_port: int, status: int) -> list[tuple[float,
 
 @contextlib.asynccontextmanager
 async def captured(rig: Rig) -> AsyncIterator[Capture]:
+    """A capture for the test's body; if the body fails, the SIP trace is printed (pytest shows
+    it with the failure)."""
     capture = rig.capture()
     await capture.start()
     try:
         yield capture
+    except BaseException:
+        if capture.running:
+            with contextlib.suppress(Exception):
+                wire = await capture.stop()
+                names = {a.sip_port: f"agent{n}" for n, a in rig.agents.items()}
+                names |= {s.port: f"sipp{i}" for i, s in enumerate(rig.sipps)}
+                names[rig.stack.sip_port] = "switch"
+                print("SIP on the wire:")
+                for at, sport, dport, line in wire.sip(rig.stack.sip_port):
+                    print(
+                        f"  {at:.3f} {names.get(sport, sport)} -> {names.get(dport, dport)}", line
+                    )
+        raise
     finally:
         await capture.kill()
-
-
-__all__ = ["Rig", "Tools", "Wire"]

@@ -296,6 +296,10 @@ class Capture:
                     raise AssertionError(f"dumpcap failed ({self.proc.returncode}): {seen!r}")
                 seen += line
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
     async def stop(self) -> Wire:
         assert self.proc is not None
         token = b"wire-sentinel-" + os.urandom(8).hex().encode()

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from callbridge.adapters.sipswitch import SipSwitch
 from callbridge.api.native.app import create_app
 from callbridge.bootstrap import Container, build
 from callbridge.demo import seed_demo
@@ -75,7 +76,8 @@ class WireStack:
     def set_trunk(self, port: int) -> None:
         """Send external numbers to ``127.0.0.1:port`` (the SIPp of the test)."""
         switch = self.container.switch
-        switch.trunk = Source("UDP", "127.0.0.1", port)  # type: ignore[attr-defined]
+        assert isinstance(switch, SipSwitch)
+        switch.trunk = Source("UDP", "127.0.0.1", port)
 
     def registered(self, username: str) -> bool:
         assert self.container.sip is not None

@@ -31,7 +31,7 @@ from tests.wire.rig import (
     sip_requests,
     sip_responses,
 )
-from tests.wire.rtp import Capture, Wire
+from tests.wire.rtp import Wire
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -406,9 +406,6 @@ async def test_refused_target_gives_the_cdr_cause(
     cdr = await rig.stack.cdr(call_id)
     assert cdr["cause"] == cause, cdr
     assert cdr["answered_at"] is None, cdr
-
-
-__all__ = ["Capture"]
 
 
 async def test_join_two_calls_of_one_agent_into_a_conference(clean: Rig) -> None:
