@@ -71,14 +71,19 @@ def free_ports(count: int, *, step: int = 1, tcp: bool = True) -> int:
 
 
 def random_range(size: int) -> range:
-    """A random port range, disjoint from those handed out before (parallel runs of other
-    engineers rarely overlap; the engine and baresip skip ports that are busy)."""
-    while True:
-        base = random.randrange(30000, 60000 - size, 2)
+    """A random port range for an RTP user (the engine, a phone): below the kernel's ephemeral
+    range (32768+), so no other process's ``bind(0)`` lands in it; free when chosen; disjoint
+    from those handed out before. Parallel runs of other engineers rarely overlap, and the
+    engine and baresip skip ports that are busy."""
+    for _ in range(500):
+        base = random.randrange(10000, 20000 - size, 2)
         candidate = range(base, base + size)
-        if not _reserved(candidate):
+        if _reserved(candidate):
+            continue
+        if all(_bindable(port, socket.SOCK_DGRAM) for port in candidate):
             _RESERVED.append(candidate)
             return candidate
+    raise RuntimeError(f"no free range of {size} ports in 10000-19999")
 
 
 # ---------------------------------------------------------------------------- baresip
