@@ -1,10 +1,13 @@
-"""A restart leaves nothing behind: the stopping server BYEs its legs and closes its RTP ports;
-the restarted one ends the calls it finds in storage with cause ``shutdown``."""
+"""Stacks of their own: a restart leaves nothing behind (the stopping server BYEs its legs and
+closes its RTP ports; the restarted one ends the calls it finds in storage with cause
+``shutdown``), and a call the engine has no port for is refused rather than left ringing."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
-from tests.wire.peers import random_range
+from tests.wire.peers import free_ports, random_range
 from tests.wire.rig import (
     Rig,
     Tools,
@@ -59,3 +62,30 @@ async def test_restart_byes_legs_frees_ports_and_ends_calls_with_shutdown(
             await stack.stop()
         if restarted is not None:
             await restarted.stop()
+
+
+async def test_no_free_rtp_port_refuses_the_incoming_call(
+    tools: Tools, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The engine's only RTP port is taken by another process: a trunk call to a queue gets a
+    500 (not endless ringing), and the CDR says failed."""
+    workdir = tmp_path_factory.mktemp("noport")
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        base = free_ports(2, tcp=False) & ~1
+        blocker.bind(("127.0.0.1", base))
+        rtp = range(base, base + 2)
+        stack = await WireStack.start(workdir / "data", rtp)
+        rig = Rig(tools, workdir, stack, rtp)
+        try:
+            sipp = rig._sipp("uac_refused.xml", "customer")
+            await sipp.start("-s", "387", remote=f"127.0.0.1:{stack.sip_port}")
+            await sipp.done()
+            assert await stack.api("GET", "/calls") == []
+            cdrs = (await stack.api("GET", "/cdrs"))["items"]
+            assert [c["cause"] for c in cdrs] == ["failed"], cdrs
+        finally:
+            await rig.cleanup()
+            await stack.stop()
+    finally:
+        blocker.close()
