@@ -105,7 +105,7 @@ class Rig:
         await self.stack.wait_registered(phone["username"])
         return agent
 
-    def _sipp(self, scenario: str, tone: str, dtmf: tuple[tuple[float, str], ...] = ()) -> Sipp:
+    def new_sipp(self, scenario: str, tone: str, dtmf: tuple[tuple[float, str], ...] = ()) -> Sipp:
         self._n += 1
         workdir = self.dir / f"sipp-{self._n}"
         workdir.mkdir()
@@ -115,17 +115,17 @@ class Rig:
         return sipp
 
     async def customer_uas(
-        self, tone: str = "customer", **kw: tuple[tuple[float, str], ...]
+        self, tone: str = "customer", dtmf: tuple[tuple[float, str], ...] = ()
     ) -> Sipp:
-        """A SIPp customer behind the trunk playing ``tone`` once answered."""
-        sipp = self._sipp("uas_tone.xml", tone, **kw)
+        """A SIPp customer behind the trunk playing ``tone`` (and ``dtmf``) once answered."""
+        sipp = self.new_sipp("uas_tone.xml", tone, dtmf)
         await sipp.start()
         await wait_bound(sipp.port)
         self.stack.set_trunk(sipp.port)
         return sipp
 
     async def refusing_uas(self, status: int, reason: str) -> Sipp:
-        sipp = self._sipp("uas_reject.xml", "customer")
+        sipp = self.new_sipp("uas_reject.xml", "customer")
         # SIPp checks status codes when it loads the scenario: fill them in first
         template = sipp.scenario.read_text()
         sipp.scenario = sipp.dir / sipp.scenario.name
@@ -137,7 +137,7 @@ class Rig:
 
     async def ringing_uas(self) -> Sipp:
         """A SIPp customer behind the trunk who never answers."""
-        sipp = self._sipp("uas_ring_forever.xml", "customer")
+        sipp = self.new_sipp("uas_ring_forever.xml", "customer")
         await sipp.start()
         await wait_bound(sipp.port)
         self.stack.set_trunk(sipp.port)
@@ -147,7 +147,7 @@ class Rig:
         self, to: str, tone: str = "customer", dtmf: tuple[tuple[float, str], ...] = ()
     ) -> Sipp:
         """A SIPp trunk calling ``to`` at the switch, playing ``tone`` once answered."""
-        sipp = self._sipp("uac_tone.xml", tone, dtmf)
+        sipp = self.new_sipp("uac_tone.xml", tone, dtmf)
         await sipp.start("-s", to, remote=f"127.0.0.1:{self.stack.sip_port}")
         return sipp
 

@@ -78,7 +78,7 @@ async def test_no_free_rtp_port_refuses_the_incoming_call(
         stack = await WireStack.start(workdir / "data", rtp)
         rig = Rig(tools, workdir, stack, rtp)
         try:
-            sipp = rig._sipp("uac_refused.xml", "customer")
+            sipp = rig.new_sipp("uac_refused.xml", "customer")
             await sipp.start("-s", "387", remote=f"127.0.0.1:{stack.sip_port}")
             await sipp.done()
             assert await stack.api("GET", "/calls") == []
