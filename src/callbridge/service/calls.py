@@ -485,6 +485,15 @@ class CallService:
                 log.info("call %s tenant %s rejected: %s", call.id, tenant_id, exc.message)
                 await self._hangup_leg(draft, customer.id, HangupCause.REJECTED)
                 await self._cascade(draft, HangupCause.REJECTED)
+            except SwitchError as exc:
+                # The switch could not route it (no free RTP port, ...): refuse the caller rather
+                # than leave it ringing. A leg being dialled was refused by the switch: gone too.
+                log.warning("call %s tenant %s failed: %s", call.id, tenant_id, exc)
+                for leg in draft.call.live_legs():
+                    if leg.id != customer.id:
+                        draft.emit(draft.call.leg_hungup(leg.id, HangupCause.FAILED, now))
+                await self._hangup_leg(draft, customer.id, HangupCause.FAILED)
+                await self._cascade(draft, HangupCause.FAILED)
             await self._commit(draft)
 
     def _route(self, to_number: str) -> str | None:
