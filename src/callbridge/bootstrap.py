@@ -9,7 +9,7 @@ from pathlib import Path
 from .adapters.bus_memory import MemoryEventBus
 from .adapters.clock import SystemClock
 from .adapters.simswitch import EndpointScript, SimulatedSwitch
-from .adapters.sipswitch import SipSwitch
+from .adapters.sipswitch import HoldReinvite, SipSwitch
 from .adapters.storage_memory import MemoryStorage
 from .adapters.storage_postgres import PostgresStorage
 from .adapters.storage_sqlite import SqliteStorage
@@ -150,7 +150,7 @@ def build(
             trunk=_trunk(settings),
             username_for=lambda tenant_id, number: username_for(tenant_id, number),
             recordings_dir=Path(settings.data_dir) / "recordings",
-            hold_reinvite=settings.sip_hold_reinvite,
+            hold_reinvite=HoldReinvite(settings.sip_hold_reinvite),
             trunk_username=settings.sip_trunk_username,
             trunk_password=settings.sip_trunk_password,
             public_host=settings.sip_public_host,

@@ -42,10 +42,10 @@ class Settings(BaseSettings):
     #: credentials for the trunk's digest challenge (401/407) to our INVITEs; empty: none
     sip_trunk_username: str = ""
     sip_trunk_password: str = ""
-    #: re-INVITE a SIP leg the core holds with a=sendonly (a=sendrecv on unhold). On by default
-    #: so a held phone shows the call as held and may stop sending; the music plays either way.
-    #: Turn it off for peers that mishandle re-INVITEs (the hold then happens only in the media).
-    sip_hold_reinvite: bool = True
+    #: which SIP legs a hold re-INVITEs with a=sendonly (a=sendrecv on unhold): "phones" (legs of
+    #: registered phones, the default: a held phone shows the call as held), "all" (trunk legs
+    #: too) or "off" (the hold happens only in the media). The music plays in every case.
+    sip_hold_reinvite: Literal["phones", "all", "off"] = "phones"
     #: accept MD5 digests from phones. On by default because SIPp 3.6.1 and baresip 1.0.0 can
     #: only do MD5; SHA-256 (RFC 8760) is always accepted.
     sip_allow_md5: bool = True

@@ -19,6 +19,7 @@ from typing import Any
 from tests.sip.test_registrar_sipp import free_udp_port, need, wait_until
 from tests.sip.test_sipswitch import TENANT, Stack
 
+from callbridge.adapters.sipswitch import HoldReinvite
 from callbridge.domain.calls import HangupCause
 from callbridge.ports.switch import SwitchEvent, SwitchEventKind
 
@@ -153,6 +154,7 @@ async def next_kind(stack: Stack, kind: SwitchEventKind, wait_s: float = 10.0) -
 
 
 async def test_baresip_hold_resume_core_hold_and_refer(stack: Stack, tmp_path: Path) -> None:
+    stack.switch.hold_reinvite = HoldReinvite.ALL  # this baresip does not register
     async with baresip_phone(tmp_path, stack.endpoint.port) as phone:
         await phone.command("dial", f"sip:2000@127.0.0.1:{stack.endpoint.port}")
         incoming = await next_kind(stack, SwitchEventKind.INCOMING)

@@ -28,6 +28,7 @@ from tests.sip.test_sipswitch import (
     start_sipp,
 )
 
+from callbridge.adapters.sipswitch import HoldReinvite
 from callbridge.domain.calls import HangupCause
 from callbridge.ports.switch import DialRequest, SwitchEvent, SwitchEventKind
 from callbridge.sip.sdp import RemoteMedia, parse_remote
@@ -129,6 +130,12 @@ async def rtp_arrives(phone: RtpPhone, wait_s: float = 0.4) -> int:
 
 
 # --- their re-INVITEs ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def reinvite_every_leg(stack: Stack) -> None:
+    """The raw peers here are unregistered outside callers: re-INVITE them on hold too."""
+    stack.switch.hold_reinvite = HoldReinvite.ALL
 
 
 async def test_peer_hold_and_resume_answer_directions_move_media_and_are_reported(
@@ -414,7 +421,7 @@ async def test_2xx_to_our_reinvite_after_the_peer_hung_up_is_still_acked(
 
 
 async def test_hold_reinvite_can_be_turned_off(stack: Stack, peer: RawPeer) -> None:
-    stack.switch.hold_reinvite = False
+    stack.switch.hold_reinvite = HoldReinvite.OFF
     leg, _to = await answered_incoming(stack, peer, "re-off@test", ack=True)
     await asyncio.sleep(0.3)  # let any resent 200 that crossed the ACK arrive
     while not peer.messages.empty():
@@ -426,6 +433,17 @@ async def test_hold_reinvite_can_be_turned_off(stack: Stack, peer: RawPeer) -> N
 
 
 # --- REFER -------------------------------------------------------------------------------------
+
+
+async def test_by_default_only_phones_are_reinvited_on_hold(stack: Stack, peer: RawPeer) -> None:
+    stack.switch.hold_reinvite = HoldReinvite.PHONES  # the default: this caller is no phone
+    leg, _to = await answered_incoming(stack, peer, "re-phones@test", ack=True)
+    await asyncio.sleep(0.3)  # let any resent 200 that crossed the ACK arrive
+    while not peer.messages.empty():
+        peer.messages.get_nowait()
+    await stack.switch.hold(leg)
+    await asyncio.sleep(0.5)
+    assert peer.messages.empty()  # no re-INVITE: the hold is in the media only
 
 
 async def test_refer_from_the_phone_202_notify_trying_then_200_and_bye(

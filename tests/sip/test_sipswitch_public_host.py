@@ -17,7 +17,7 @@ from tests.sip.test_sipswitch import TENANT, RawPeer, Stack, invite_text, offer
 from tests.sip.test_sipswitch_indialog import ack, remote, reply, request_from
 
 from callbridge.adapters.clock import SystemClock
-from callbridge.adapters.sipswitch import SipSwitch
+from callbridge.adapters.sipswitch import HoldReinvite, SipSwitch
 from callbridge.cli import main
 from callbridge.media.embedded import EmbeddedMediaEngine
 from callbridge.ports.switch import SwitchEvent
@@ -47,6 +47,7 @@ async def wildcard_stack(tmp_path: Path) -> AsyncIterator[Stack]:
         trunk=None,
         username_for=lambda tenant, number: None,
         public_host=PUBLIC,
+        hold_reinvite=HoldReinvite.ALL,  # the test's caller is not a registered phone
     )
     events: asyncio.Queue[SwitchEvent] = asyncio.Queue()
     switch.set_listener(events.put_nowait)
@@ -89,7 +90,7 @@ def test_a_wildcard_sip_host_needs_a_public_host() -> None:
         Settings(switch="sip", sip_host="0.0.0.0", sip_public_host="0.0.0.0")
     ok = Settings(switch="sip", sip_host="0.0.0.0", sip_public_host="192.0.2.7")
     assert ok.sip_public_host == "192.0.2.7"
-    assert Settings(switch="simulated", sip_host="0.0.0.0").sip_hold_reinvite is True
+    assert Settings(switch="simulated", sip_host="0.0.0.0").sip_hold_reinvite == "phones"
 
 
 def test_serve_refuses_a_wildcard_sip_host_without_a_public_host(tmp_path: Path) -> None:

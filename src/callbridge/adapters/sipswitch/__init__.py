@@ -53,11 +53,13 @@ Re-INVITEs (:mod:`.reinvite`)
     (``sendonly``/``inactive``/``c=0.0.0.0``) or resumes is reported as ``HELD``/``RESUMED`` for
     its leg; the core then holds/unholds the other parties of that leg's bridge. The engine keeps
     sending to a peer on hold (it has no per-leg send switch); phones ignore that audio.
-    *Ours*: with ``hold_reinvite`` (``CALLBRIDGE_SIP_HOLD_REINVITE``, default on), :meth:`hold`
-    re-INVITEs the leg with ``a=sendonly`` (we keep sending the music; the phone shows the call
-    held and need not send) and :meth:`unhold` with ``a=sendrecv``. One re-INVITE at a time per
-    leg: what the core wants is remembered and sent when the pending transaction (ours, theirs or
-    an un-ACKed 200) is over. 2xx -> ACK, ``set_remote`` from the answer; ``491`` -> retried after
+    *Ours*: ``hold_reinvite`` (``CALLBRIDGE_SIP_HOLD_REINVITE``: ``phones`` by default, ``all``,
+    ``off``) says which legs :meth:`hold` re-INVITEs with ``a=sendonly`` (we keep sending the
+    music; the phone shows the call held and need not send) and :meth:`unhold` with
+    ``a=sendrecv``. A phone's leg is one dialled to a registered binding, or an INVITE from where
+    a live binding of its From user registered; trunk legs only hear the music. One re-INVITE at
+    a time per leg: what the core wants is remembered and sent when the pending transaction
+    (ours, theirs or an un-ACKed 200) is over. 2xx -> ACK, ``set_remote`` from the answer; ``491`` -> retried after
     the §14.1 random delay (2.1-4 s when we sent the dialog's INVITE, else 0-2 s); 408/481 -> the
     dialog is gone: BYE + ``HUNGUP(failed)``; other failures are logged and the media left as is.
 
@@ -84,7 +86,7 @@ dialogs (answered 500 + Retry-After), and routing incoming trunk calls to a tena
 from __future__ import annotations
 
 from .base import UsernameFor
-from .legs import user_part
+from .legs import HoldReinvite, user_part
 from .switch import SipSwitch
 
-__all__ = ["SipSwitch", "UsernameFor", "user_part"]
+__all__ = ["HoldReinvite", "SipSwitch", "UsernameFor", "user_part"]

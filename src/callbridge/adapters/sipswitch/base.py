@@ -23,7 +23,7 @@ from ...sip.dialogs import Dialog, DialogKey, DialogState
 from ...sip.endpoint import SipEndpoint
 from ...sip.registrar import Registrar
 from ...sip.source import Source
-from .legs import Leg, LegState
+from .legs import HoldReinvite, Leg, LegState
 
 log = logging.getLogger("callbridge.adapters.sipswitch")
 
@@ -47,7 +47,7 @@ class SwitchBase:
         trunk: Source | None,
         username_for: UsernameFor,
         recordings_dir: Path | None = None,
-        hold_reinvite: bool = True,
+        hold_reinvite: HoldReinvite = HoldReinvite.PHONES,
         trunk_username: str = "",
         trunk_password: str = "",
         public_host: str = "",
@@ -60,7 +60,7 @@ class SwitchBase:
         self.trunk = trunk
         self.username_for = username_for
         self.recordings_dir = recordings_dir
-        #: re-INVITE a leg the core holds with ``a=sendonly`` (and ``sendrecv`` on unhold)
+        #: which legs a hold re-INVITEs with ``a=sendonly`` (and ``sendrecv`` on unhold)
         self.hold_reinvite = hold_reinvite
         self.trunk_username = trunk_username
         self.trunk_password = trunk_password

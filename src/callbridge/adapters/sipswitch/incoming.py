@@ -52,6 +52,7 @@ class IncomingMixin(SwitchBase):
             dialog=dialog,
             request=request,
             offer=offer,
+            phone=self._from_registered_phone(user_part(sender), source),
         )
         self._legs[leg_id] = leg
         # kept for the leg's life: retransmissions, and a CANCEL crossing our 200 (ignored)
@@ -66,6 +67,10 @@ class IncomingMixin(SwitchBase):
             )
         )
         return None
+
+    def _from_registered_phone(self, username: str, source: Source) -> bool:
+        """The INVITE came from where a live binding of its From user registered from."""
+        return any(b.source == source for b in self.registrar.contacts(username))
 
     def _incoming_leg(self, leg_id: str) -> tuple[Leg, SipRequest, Dialog, Source]:
         leg = self._leg(leg_id)

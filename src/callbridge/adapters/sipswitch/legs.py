@@ -14,7 +14,15 @@ from ...sip.dialogs import Dialog, uri_of
 from ...sip.sdp import Direction, RemoteMedia, SdpSession
 from ...sip.source import Source
 
-__all__ = ["Fork", "Leg", "LegState", "Refer", "user_part"]
+__all__ = ["Fork", "HoldReinvite", "Leg", "LegState", "Refer", "user_part"]
+
+
+class HoldReinvite(StrEnum):
+    """Which legs a hold by the core re-INVITEs with ``a=sendonly`` (``sendrecv`` on unhold)."""
+
+    PHONES = "phones"  # legs of registered phones only (default); trunks just hear the music
+    ALL = "all"  # every answered leg
+    OFF = "off"  # none: the hold happens in the media only
 
 
 class LegState(StrEnum):
@@ -53,6 +61,7 @@ class Leg:
     destination: Source | None = None
     dialog: Dialog | None = None
     address: MediaAddress | None = None
+    phone: bool = False  # dialled to a registered binding: hold re-INVITEs go to phones only
     # outgoing
     forks: list[Fork] = field(default_factory=list)
     winner: Fork | None = None

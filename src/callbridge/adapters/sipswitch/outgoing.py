@@ -53,6 +53,7 @@ class OutgoingMixin(SwitchBase):
             session=SdpSession(int.from_bytes(os.urandom(4), "big")),
             call_id=request.call_id,
             tenant_id=request.tenant_id,
+            phone=not request.external,
         )
         self._legs[leg.leg_id] = leg
         targets = self._targets(request)

@@ -15,7 +15,7 @@ from ...sip.responses import make_response
 from ...sip.sdp import Direction, RemoteMedia, SdpError, choose, is_hold_address, parse_remote
 from ...sip.source import Source
 from .base import SwitchBase, log
-from .legs import Leg, LegState
+from .legs import HoldReinvite, Leg, LegState
 
 _SDP = "application/sdp"
 
@@ -142,8 +142,12 @@ class ReinviteMixin(SwitchBase):
     # --- ours ----------------------------------------------------------------------------------
 
     def _want(self, leg: Leg, direction: Direction) -> None:
-        """The core (un)holds the leg: re-INVITE it when that setting is on."""
-        if not self.hold_reinvite:
+        """The core (un)holds the leg: re-INVITE it as ``hold_reinvite`` says. By default only
+        phones are: trunk and outside callers' legs just hear the music, because carriers and
+        simple UAs often mishandle a B2BUA's sendonly re-INVITE (a SIPp scenario aborts the
+        call) and there is no display on their side to show the hold."""
+        mode = self.hold_reinvite
+        if mode is HoldReinvite.OFF or (mode is HoldReinvite.PHONES and not leg.phone):
             return
         leg.wanted = direction
         self._kick_reinvite(leg)
