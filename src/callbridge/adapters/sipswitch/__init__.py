@@ -59,9 +59,9 @@ Re-INVITEs (:mod:`.reinvite`)
     ``a=sendrecv``. A phone's leg is one dialled to a registered binding, or an INVITE from where
     a live binding of its From user registered; trunk legs only hear the music. One re-INVITE at
     a time per leg: what the core wants is remembered and sent when the pending transaction
-    (ours, theirs or an un-ACKed 200) is over. 2xx -> ACK, ``set_remote`` from the answer; ``491`` -> retried after
-    the §14.1 random delay (2.1-4 s when we sent the dialog's INVITE, else 0-2 s); 408/481 -> the
-    dialog is gone: BYE + ``HUNGUP(failed)``; other failures are logged and the media left as is.
+    (ours, theirs or an un-ACKed 200) is over. 2xx -> ACK, ``set_remote`` from the answer;
+    ``491`` -> retried after the §14.1 random delay (2.1-4 s when we sent the dialog's INVITE,
+    else 0-2 s); 408/481 -> the dialog is gone: BYE + ``HUNGUP(failed)``; other failures are logged and the media left as is.
 
 REFER (:mod:`.refer`, RFC 3515)
     An in-dialog REFER with one ``Refer-To`` (no ``Replaces``: attended transfer is refused 403)
