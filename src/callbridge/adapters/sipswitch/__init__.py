@@ -61,7 +61,8 @@ Re-INVITEs (:mod:`.reinvite`)
     a time per leg: what the core wants is remembered and sent when the pending transaction
     (ours, theirs or an un-ACKed 200) is over. 2xx -> ACK, ``set_remote`` from the answer;
     ``491`` -> retried after the §14.1 random delay (2.1-4 s when we sent the dialog's INVITE,
-    else 0-2 s); 408/481 -> the dialog is gone: BYE + ``HUNGUP(failed)``; other failures are logged and the media left as is.
+    else 0-2 s); 408/481 -> the dialog is gone: BYE + ``HUNGUP(failed)``; other failures are
+    logged and the media left as is.
 
 REFER (:mod:`.refer`, RFC 3515)
     An in-dialog REFER with one ``Refer-To`` (no ``Replaces``: attended transfer is refused 403)
