@@ -1,4 +1,5 @@
-"""``callbridge serve --demo --switch sip`` as a real process: OPTIONS, a demo phone's REGISTER.
+"""``callbridge serve --demo --switch sip`` as a real process: OPTIONS, a demo phone's REGISTER,
+a refused call and an answered one carrying RTP.
 
 The SIP traffic is raw UDP datagrams built here (the digest is computed by hand, RFC 2617 MD5
 with ``qop=auth``), so the test needs no SIP tool installed.
@@ -6,6 +7,7 @@ with ``qop=auth``), so the test needs no SIP tool installed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -19,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.serve_process import ServeProcess
+from tests.media.phones import Phone as RtpPhone
+from tests.media.phones import absent, hears
 
 pytestmark = pytest.mark.e2e
 
@@ -236,4 +240,110 @@ def test_serve_sip_calls_a_registered_demo_phone(start: Callable[..., SipServer]
             assert record["cause"] == "busy", record
     finally:
         phone.close()
+    assert server.terminate() == 0, server.log_text()
+
+
+def _sdp_answer(rtp_port: int) -> str:
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
+    )
+
+
+def _ok_with_sdp(invite: str, phone: UdpPhone, user: str, rtp_port: int) -> bytes:
+    """``200 OK`` to ``invite`` with our Contact and an SDP answer for ``rtp_port``."""
+    head = _reply(invite, 200, "OK").decode().split("\r\n\r\n", 1)[0].split("\r\n")
+    body = _sdp_answer(rtp_port)
+    head = [line for line in head if not line.lower().startswith("content-length")]
+    head += [
+        f"Contact: <sip:{user}@127.0.0.1:{phone.port}>",
+        "Content-Type: application/sdp",
+        f"Content-Length: {len(body)}",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+async def _next_request(phone: UdpPhone, method: str) -> tuple[str, tuple[str, int]]:
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(10):
+        while True:
+            data, addr = await loop.sock_recvfrom(phone.sock, 65535)
+            text = data.decode(errors="replace")
+            if text.startswith(method + " "):
+                return text, addr
+
+
+async def _answer(phone: UdpPhone, user: str, rtp: RtpPhone) -> None:
+    """Answer the INVITE ringing ``phone`` with ``rtp``'s address, wait for the ACK, and start
+    sending ``rtp``'s tone to the engine's address from the offer."""
+    invite, addr = await _next_request(phone, "INVITE")
+    assert invite.startswith(f"INVITE sip:{user}@"), invite
+    media = re.search(r"^m=audio (\d+) ", invite, re.M)
+    conn = re.search(r"^c=IN IP4 (\S+)", invite, re.M)
+    assert media and conn, invite
+    phone.sock.sendto(_ok_with_sdp(invite, phone, user, rtp.addr[1]), addr)
+    await _next_request(phone, "ACK")
+    rtp.target = (conn.group(1), int(media.group(1)))
+    rtp.start()
+
+
+async def test_serve_sip_answered_call_carries_rtp_and_kill_byes_both(
+    start: Callable[..., SipServer],
+) -> None:
+    """Through the real process: two registered demo phones, an API call from 112 to 113 that
+    both answer, each hearing the other's tone through the engine; a kill BYEs both."""
+    server = start()
+    server.wait_for("callbridge demo phone 114")
+    creds = json.loads((Path(server.data_dir) / "demo-credentials.json").read_text())
+    sip = creds["sip"]
+    users = {p["extension"]: p for p in sip["phones"]}
+    phones = {ext: UdpPhone(sip["host"], sip["port"]) for ext in ("112", "113")}
+    rtps = {"112": await RtpPhone.open(1400.0), "113": await RtpPhone.open(1900.0)}
+    try:
+        for ext, phone in phones.items():
+            status, text = _register(phone, users[ext]["username"], users[ext]["password"])
+            assert status == 200, text
+            phone.sock.setblocking(False)
+        tid = creds["tenant_id"]
+        auth = {"Authorization": f"Bearer {creds['tokens']['tenant_admin']}"}
+        async with httpx.AsyncClient(base_url=server.url, timeout=10.0, headers=auth) as http:
+            created = await http.post(
+                f"/api/v1/tenants/{tid}/calls",
+                json={"extension_id": creds["extensions"]["112"], "target": "113"},
+            )
+            assert created.status_code == 201, created.text
+            call_id = created.json()["id"]
+            await _answer(phones["112"], "112", rtps["112"])  # the agent first, then the target
+            await _answer(phones["113"], "113", rtps["113"])
+            await asyncio.sleep(0.5)
+            marks = {ext: rtp.mark() for ext, rtp in rtps.items()}
+            await asyncio.sleep(1.5)
+            heard = {ext: rtp.audio(marks[ext]) for ext, rtp in rtps.items()}
+            counts = {ext: len(rtp.packets(marks[ext], pt=0)) for ext, rtp in rtps.items()}
+            assert all(60 <= n <= 90 for n in counts.values()), counts  # ~50 packets/s each
+            assert hears(heard["112"], 1900.0) and absent(heard["112"], 1400.0)
+            assert hears(heard["113"], 1400.0) and absent(heard["113"], 1900.0)
+
+            killed = await http.post(f"/api/v1/tenants/{tid}/calls/{call_id}/kill")
+            assert killed.status_code == 200, killed.text
+            for phone in phones.values():
+                bye, addr = await _next_request(phone, "BYE")
+                phone.sock.sendto(_reply(bye, 200, "OK"), addr)
+            deadline = time.monotonic() + 10.0
+            while True:
+                cdrs = await http.get(f"/api/v1/tenants/{tid}/cdrs")
+                assert cdrs.status_code == 200, cdrs.text
+                found = [c for c in cdrs.json()["items"] if c["call_id"] == call_id]
+                if found:
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert found[0]["answered_at"] is not None
+            assert found[0]["cause"] == "killed", found[0]
+    finally:
+        for phone in phones.values():
+            phone.close()
+        for rtp in rtps.values():
+            await rtp.close()
     assert server.terminate() == 0, server.log_text()
