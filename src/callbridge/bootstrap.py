@@ -23,6 +23,7 @@ from .service.calls import CallService
 from .service.core import Core
 from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
+from .service.dids import DidService
 from .service.sip_accounts import SipAccounts
 from .service.skills import SkillService
 from .service.streams import EventStreams
@@ -85,6 +86,7 @@ class Container:
     sip_accounts: SipAccounts
     agents: AgentService
     skills: SkillService
+    dids: DidService
     #: set when ``settings.switch == "sip"``
     sip: SipStack | None = None
 
@@ -181,6 +183,7 @@ def build(
         calls=calls,
         agents=agents,
         skills=SkillService(core, directory),
+        dids=DidService(core, directory),
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),

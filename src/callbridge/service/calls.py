@@ -450,7 +450,9 @@ class CallService:
     async def _on_incoming(self, event: SwitchEvent) -> None:
         hint = self._incoming.pop(event.leg_id, None)
         from_number, to_number = event.from_number or "", event.to_number or ""
-        tenant_id, call_id = hint if hint else (self._route(to_number), self.core.new_id())
+        # (#3) a DID names its tenant and the number (extension or queue) to ring in it
+        tenant_id, dialled = (hint[0], to_number) if hint else self._route(to_number)
+        call_id = hint[1] if hint else self.core.new_id()
         if tenant_id is None:
             log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
             await self.core.switch.hangup(event.leg_id, HangupCause.REJECTED)
@@ -479,7 +481,7 @@ class CallService:
             draft.emit(call.add_leg(customer))
             await self.core.switch.accept(customer.id, call.id, tenant_id)
             try:
-                target = self.resolve(tenant_id, to_number)
+                target = self.resolve(tenant_id, dialled)  # (#3)
                 await self._route_to(draft, customer, target)
             except (NotFound, Invalid) as exc:
                 log.info("call %s tenant %s rejected: %s", call.id, tenant_id, exc.message)
@@ -496,13 +498,18 @@ class CallService:
                 await self._cascade(draft, HangupCause.FAILED)
             await self._commit(draft)
 
-    def _route(self, to_number: str) -> str | None:
+    def _route(self, to_number: str) -> tuple[str | None, str]:
+        """(#3) The tenant of an inbound call and the number to resolve in it: the DID table
+        first, else the single tenant owning ``to_number`` as an extension or queue number."""
+        did = self.directory.did_for(to_number)
+        if did is not None:
+            return did.tenant_id, did.target
         owners = {
             t.id
             for t in self.directory.tenants.values()
             if self.directory.number_owner(t.id, to_number) is not None
         }
-        return owners.pop() if len(owners) == 1 else None
+        return (owners.pop() if len(owners) == 1 else None), to_number
 
     async def _route_to(self, draft: _Draft, leg: Leg, target: Target) -> None:
         """Send a (customer) leg to a target: ring an extension/number, or enter a queue."""

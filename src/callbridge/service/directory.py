@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..domain.dids import Did, find_did
 from ..domain.directory import (
     Extension,
     OverflowKind,
@@ -82,6 +83,8 @@ class Directory:
         self.presence: dict[str, PresenceOption] = {}
         self.queues: dict[str, Queue] = {}
         self.skills: dict[str, Skill] = {}
+        self.dids: dict[str, Did] = {}  # by id; managed by :mod:`.dids` (#3)
+        self._did_numbers: dict[str, Did] = {}  # by number, for routing
 
     async def load(self) -> None:
         c = self.core
@@ -95,6 +98,10 @@ class Directory:
         self.presence = {p.id: p for p in await c.load("presence_options", PresenceOption)}
         self.queues = {q.id: q for q in await c.load("queues", Queue)}
         self.skills = {s.id: s for s in await c.load("skills", Skill)}
+        self.dids = {}
+        self._did_numbers = {}
+        for did in await c.load("dids", Did):
+            self.keep_did(did)
 
     # ------------------------------------------------------------------ authentication
 
@@ -360,6 +367,34 @@ class Directory:
                 return q
         return None
 
+    # ------------------------------------------------------------------ DIDs (#3)
+
+    def did_for(self, dialled: str) -> Did | None:
+        """The DID an inbound call to ``dialled`` (the To user part) is for."""
+        return find_did(self._did_numbers, dialled)
+
+    def keep_did(self, did: Did) -> None:
+        old = self.dids.get(did.id)
+        if old is not None:
+            self._did_numbers.pop(old.number, None)
+        self.dids[did.id] = did
+        self._did_numbers[did.number] = did
+
+    def drop_did(self, did: Did) -> None:
+        self.dids.pop(did.id, None)
+        self._did_numbers.pop(did.number, None)
+
+    def _check_not_did_target(self, tenant_id: str, numbers: list[str]) -> None:
+        """A number a DID points to cannot go away: re-point or delete the DID first."""
+        for did in self.dids.values():
+            if did.tenant_id == tenant_id and did.target in numbers:
+                raise Conflict(
+                    f"DID {did.number} points to {did.target}: re-point or delete it first",
+                    code="did_target_in_use",
+                    did_id=did.id,
+                    number=did.target,
+                )
+
     def _check_number_free(self, tenant_id: str, number: str, owner_id: str | None) -> None:
         owner = self.number_owner(tenant_id, number)
         if owner is not None and owner.id != owner_id:
@@ -411,6 +446,7 @@ class Directory:
         if updated.number != current.number:
             check_extension_number(updated.number)
             self._check_number_free(tenant_id, updated.number, extension_id)
+            self._check_not_did_target(tenant_id, [current.number])
         others = [e for e in self.extensions_of(tenant_id) if e.id != extension_id]
         check_limits(tenant.limits, self.usage(tenant_id, [*others, updated]))
         await self._put_extension(updated, "extension.updated")
@@ -421,6 +457,7 @@ class Directory:
         self.tenant(actor, tenant_id)
         ext = self._owned(self.extensions, "extension", tenant_id, extension_id)
         queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.EXTENSION, ext.id)
+        self._check_not_did_target(tenant_id, [ext.number])
         # it leaves the queues it was a member of, in the same commit
         queues = queue_rules.without_member(self.queues_of(tenant_id), ext.id)
         await self.core.save(
@@ -535,7 +572,7 @@ class Directory:
         return queue
 
     def _check_queue(self, queue: Queue) -> None:
-        numbers = ([queue.extension] if queue.extension else []) + queue.alternate_extensions
+        numbers = _queue_numbers(queue)
         if queue.type is QueueType.VOICE_INBOUND and not queue.extension:
             raise Invalid(
                 "an inbound queue needs an extension number", code="queue_extension_required"
@@ -562,6 +599,9 @@ class Directory:
             changes["members"] = members_for_ids(current, list(changes["member_extension_ids"]))
         updated = _patched(current, changes)
         self._check_queue(updated)
+        self._check_not_did_target(
+            tenant_id, sorted(set(_queue_numbers(current)) - set(_queue_numbers(updated)))
+        )
         await self._put_queue(updated, "queue.updated")
         return updated
 
@@ -591,6 +631,7 @@ class Directory:
         actor.require(Permission.TENANT_EDIT)
         queue = self.queue(actor, tenant_id, queue_id)
         queue_rules.check_not_overflow_target(self, tenant_id, OverflowKind.QUEUE, queue.id)
+        self._check_not_did_target(tenant_id, _queue_numbers(queue))
         await self.core.save(
             tenant_id,
             delete=[("queues", queue.id)],
@@ -605,6 +646,10 @@ class Directory:
             events=[_config_event(event, queue_id=queue.id, queue=queue.model_dump(mode="json"))],
         )
         self.queues[queue.id] = queue
+
+
+def _queue_numbers(queue: Queue) -> list[str]:
+    return ([queue.extension] if queue.extension else []) + queue.alternate_extensions
 
 
 class AccessAdmin:
