@@ -21,9 +21,9 @@ from .ports.switch import Switch
 from .service.agents import AgentService
 from .service.calls import CallService
 from .service.core import Core
+from .service.dids import DidService
 from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
-from .service.dids import DidService
 from .service.sip_accounts import SipAccounts
 from .service.skills import SkillService
 from .service.streams import EventStreams
