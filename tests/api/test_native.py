@@ -9,6 +9,7 @@ import pytest
 from tests.support import World, make_world
 
 from callbridge.api.native.app import create_app
+from callbridge.service.auth import system_actor
 
 
 @pytest.fixture
@@ -103,7 +104,9 @@ async def test_another_tenants_objects_are_not_found(
     leg = next(iter(w.c.calls.calls[call["id"]].legs))
     option = w.c.directory.presence_options_of(w.tenant)[0].id
     skill = await w.c.skills.create_skill(w.admin, w.tenant, "French")
+    did = await w.c.dids.create(system_actor(), w.tenant, "+14155550100", "102")
     ids = {
+        "did_id": did.id,
         "skill_id": skill.id,
         "extension_id": w.ext["101"],
         "queue_id": w.queue,
@@ -155,6 +158,8 @@ async def test_another_tenants_objects_are_not_found(
         "/agents/{extension_id}/skills/{skill_id}",
         "/skills/{skill_id}",
         "/queues/{queue_id}/members/{extension_id}",
+        "/dids",
+        "/dids/{did_id}",
     } <= covered
     # and nothing of alpha's changed
     r = await alpha.get(f"/api/v1/tenants/{w.tenant}/calls/{call['id']}")
@@ -163,6 +168,7 @@ async def test_another_tenants_objects_are_not_found(
     assert (
         await alpha.get(f"/api/v1/tenants/{w.tenant}/extensions/{w.ext['101']}")
     ).status_code == 200
+    assert w.c.directory.dids[did.id] == did
 
 
 async def test_tenant_list_shows_only_own_tenant(
