@@ -307,6 +307,8 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
             click.echo(f"callbridge SIP on udp+tcp {sip_host}:{container.sip.endpoint.port}")
         if credentials is not None:
             click.echo(f"callbridge demo credentials in {credentials}")
+        for did in demo_data.get("dids", []):  # (#3) where a trunk's calls go
+            click.echo(f"callbridge demo DID {did['number']} -> {did['target']}")
         sip = demo_data.get("sip")
         if isinstance(sip, dict):
             for phone in sip.get("phones", []):

@@ -1,4 +1,4 @@
-"""Demo data: one telco, one tenant with agents and queues, API users with tokens.
+"""Demo data: one telco, one tenant with agents, queues and DIDs, API users with tokens.
 
 :func:`seed_demo` is idempotent: every object has a fixed id (or, for presence options, a unique
 name) and is created only when missing, so running ``callbridge serve --demo`` again on the same
@@ -127,6 +127,12 @@ PRINCIPALS: dict[str, tuple[str, str, Level, list[str], str | None]] = {
     ),
 }
 
+#: trunk numbers (DIDs, #3) -> (id, target number, description): point a SIP trunk at them
+DIDS: dict[str, tuple[str, str, str]] = {
+    "+12677318112": ("az123456-d1d0-4e5f-9a0b-000000000112", "112", "Rob Masters direct"),
+    "+12677318386": ("az123456-d1d0-4e5f-9a0b-000000000386", "386", "Support line (Q386)"),
+}
+
 #: simulated external numbers (scripts live in the switch, so they are set on every start)
 ENDPOINTS: dict[str, EndpointScript] = {
     "19735552106": EndpointScript(behaviour="answer"),
@@ -200,6 +206,15 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
             continue
         await d.create_queue(system, TENANT_ID, queue_fields, queue_id=queue_id)
         created.append(f"queue {name}")
+
+    for number, (did_id, target, description) in DIDS.items():
+        if did_id in d.dids:
+            continue
+        if d.did_for(number) is not None or d.number_owner(TENANT_ID, target) is None:
+            log.warning("demo: DID %s is taken or %s is missing; not creating it", number, target)
+            continue
+        await container.dids.create(system, TENANT_ID, number, target, description, did_id=did_id)
+        created.append(f"DID {number}")
 
     for ext_id in new_agents:  # agents start Ready the first time, so calls can reach them
         with contextlib.suppress(DomainError):
@@ -337,6 +352,11 @@ def credentials(base_url: str, container: Container, tokens: dict[str, str]) -> 
         "tenant_id": TENANT_ID,
         "extensions": _extension_ids(container),
         "queues": {name: qid for name, (qid, _) in QUEUES.items() if qid in d.queues},
+        "dids": [
+            {"id": did.id, "number": did.number, "target": did.target}
+            for did_id, _, _ in DIDS.values()
+            if (did := d.dids.get(did_id)) is not None
+        ],
         "principals": {key: spec[0] for key, spec in PRINCIPALS.items()},
         "tokens": tokens,
         "sim_numbers": {number: s.behaviour for number, s in ENDPOINTS.items()},
