@@ -75,7 +75,7 @@ async def test_unknown_and_ambiguous_numbers_are_refused(world: World) -> None:
         leg = w.sim.inject_incoming(CALLER, number)
         await w.settle()
         assert w.sim.leg_state(leg).state == "hungup"
-        assert w.sim.leg_state(leg).cause is HangupCause.REJECTED
+        assert w.sim.leg_state(leg).cause is HangupCause.UNALLOCATED  # SIP 404
         assert not any(leg in c.legs for c in w.c.calls.calls.values())
     # an extension number dialled directly still routes by the unique-owner rule
     leg = w.sim.inject_incoming(CALLER, "102")

@@ -79,6 +79,7 @@ def test_cause_of_response_refuses_non_failures(status: int) -> None:
         (C.CANCELLED, 487, "Request Terminated"),
         (C.FAILED, 500, "Server Internal Error"),
         (C.SHUTDOWN, 503, "Service Unavailable"),
+        (C.UNALLOCATED, 404, "Not Found"),  # (#3) no DID, no single owner
         (C.NORMAL, 480, "Temporarily Unavailable"),
         (C.KILLED, 480, "Temporarily Unavailable"),
     ],

@@ -1,6 +1,6 @@
 """A trunk INVITE to a DID on the real SIP switch (#3): both tenants have extension 101, so the
 number alone is ambiguous (refused); the DID names the tenant, and its 101's registered phone
-rings and answers, and the caller gets the 200."""
+rings and answers, and the caller gets the 200. An unknown number gets 404."""
 
 from __future__ import annotations
 
@@ -35,9 +35,11 @@ async def test_a_trunk_invite_to_a_did_reaches_the_right_tenants_phone(
     assert site.c.sip is not None
     trunk = await RawPeer.open()
     try:
-        # without a DID, "101" belongs to two tenants: refused (603, as any unrouted number)
-        trunk.send(trunk_invite(trunk, site.port, "101", "ambiguous"), site.c.sip, offer(40300))
-        assert (await trunk.response(603)).status_code == 603
+        # without a DID, "101" belongs to two tenants: refused 404 like any unrouted number
+        for to in ("101", "+14155559999"):
+            trunk.send(trunk_invite(trunk, site.port, to, f"no-{to}"), site.c.sip, offer(40300))
+            refused = await trunk.response(404)
+            assert refused.headers.get_first("call-id") == f"no-{to}@trunk"
 
         await site.c.dids.create(system_actor(), site.tenant, "+1 415 555 0100", "101")
         trunk.send(trunk_invite(trunk, site.port, DID, "did"), site.c.sip, offer(40302))

@@ -209,6 +209,7 @@ class HangupCause(StrEnum):
     KICKED = "kicked"
     JOINED = "joined"  # the leg's call was merged into another call
     SHUTDOWN = "shutdown"  # the switch lost the leg (restart)
+    UNALLOCATED = "unallocated"  # (#3) an inbound call to a number no tenant routes (SIP 404)
 
 
 class LegRole(StrEnum):

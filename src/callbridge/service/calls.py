@@ -455,7 +455,7 @@ class CallService:
         call_id = hint[1] if hint else self.core.new_id()
         if tenant_id is None:
             log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
-            await self.core.switch.hangup(event.leg_id, HangupCause.REJECTED)
+            await self.core.switch.hangup(event.leg_id, HangupCause.UNALLOCATED)  # (#3) 404
             return
         now = self.core.clock.now()
         call = Call(

@@ -39,7 +39,9 @@ produced itself (timer B with no response at all, or a send failure): those are 
 
 Reverse (``response_for_cause``): busy 486, no_answer 480, rejected 603, cancelled 487,
 failed 500 (Asterisk's FAILURE mapping; not 503, which makes an upstream proxy retry elsewhere
-and is reserved for ``shutdown``), shutdown 503; the causes that only make sense after an
+and is reserved for ``shutdown``), shutdown 503, unallocated 404 (an inbound call to a number no
+tenant routes: no DID and no single owner, Q.850 1; a 404 *we receive* stays ``rejected``, as
+the callee's verdict on one attempt); the causes that only make sense after an
 answer (normal, killed, kicked, transferred, joined) reject with 480.
 """
 
@@ -107,6 +109,7 @@ _RESPONSE_FOR: dict[HangupCause, int] = {
     HangupCause.CANCELLED: 487,
     HangupCause.FAILED: 500,
     HangupCause.SHUTDOWN: 503,
+    HangupCause.UNALLOCATED: 404,
     HangupCause.NORMAL: 480,
     HangupCause.KILLED: 480,
     HangupCause.KICKED: 480,
@@ -134,6 +137,7 @@ Q850: dict[HangupCause, Q850Cause] = {
     HangupCause.KICKED: Q850Cause(16, "Normal call clearing"),
     HangupCause.JOINED: Q850Cause(16, "Normal call clearing"),
     HangupCause.SHUTDOWN: Q850Cause(41, "Temporary failure"),
+    HangupCause.UNALLOCATED: Q850Cause(1, "Unallocated (unassigned) number"),
 }
 
 
@@ -150,7 +154,7 @@ _CAUSE_OF_Q850: dict[int, HangupCause] = {
     17: HangupCause.BUSY,
     18: HangupCause.NO_ANSWER,
     19: HangupCause.NO_ANSWER,
-    1: HangupCause.REJECTED,
+    1: HangupCause.UNALLOCATED,
     21: HangupCause.REJECTED,
     22: HangupCause.REJECTED,
     28: HangupCause.REJECTED,
