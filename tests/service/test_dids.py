@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,15 @@ async def test_dids_survive_a_restart_on_sqlite(tmp_path: Path) -> None:
         assert call.tenant_id == w.tenant and target_numbers(call) == {"102"}
     finally:
         await c.stop()
+
+
+async def test_concurrent_assignments_of_one_number_let_exactly_one_through(world: World) -> None:
+    w = world
+    system = system_actor()
+    results = await asyncio.gather(
+        w.c.dids.create(system, w.tenant, "+14155550100", "102"),
+        w.c.dids.create(system, w.other_tenant, "+1 415 555 0100", "101"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Did"]
+    assert len(w.c.directory.dids) == 1

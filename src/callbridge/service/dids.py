@@ -11,6 +11,7 @@ deleting an extension or queue (``did_target_in_use``) read them there.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..domain.dids import Did, check_did_number, check_did_target
@@ -37,6 +38,9 @@ class DidService:
     def __init__(self, core: Core, directory: Directory) -> None:
         self.core = core
         self.directory = directory
+        # the uniqueness check and the write of a new number happen under one lock: two
+        # concurrent creates of the same number cannot both pass the check
+        self._assigning = asyncio.Lock()
 
     def dids_of(self, actor: Actor, tenant_id: str) -> list[Did]:
         actor.require(Permission.TENANTS_VIEW)
@@ -61,10 +65,6 @@ class DidService:
         self.directory.tenant(actor, tenant_id)
         self._require_telco(actor)
         normal = check_did_number(number)
-        taken = self.directory.did_for(normal)
-        if taken is not None and taken.number == normal:
-            # the owner is not named: it may be another tenant
-            raise Conflict(f"DID {normal} is already assigned", code="did_exists", number=normal)
         did = Did(
             id=did_id or self.core.new_id(),
             tenant_id=tenant_id,
@@ -72,7 +72,14 @@ class DidService:
             target=self._checked_target(tenant_id, target),
             description=description,
         )
-        await self._put(did, _event("did.created", did))
+        async with self._assigning:
+            taken = self.directory.did_for(normal)
+            if taken is not None and taken.number == normal:
+                # the owner is not named: it may be another tenant
+                raise Conflict(
+                    f"DID {normal} is already assigned", code="did_exists", number=normal
+                )
+            await self._put(did, _event("did.created", did))
         return did
 
     async def update(
