@@ -69,6 +69,18 @@ async def test_a_did_to_a_queue_enters_the_queue(world: World) -> None:
     assert w.sim.hears(leg) == {"music"}
 
 
+async def test_the_simulator_places_calls_to_a_did(world: World) -> None:
+    w = world
+    await w.c.dids.create(system_actor(), w.tenant, "+14155550300", "300")
+    call_id = await w.c.calls.simulate_inbound(w.admin, w.tenant, CALLER, "+1 415 555 0300")
+    await w.settle()
+    call = w.c.calls.calls[call_id]
+    assert call.state is CallState.QUEUED and call.tenant_id == w.tenant
+    assert call.to_number == "+1 415 555 0300"  # as dialled; the DID's target was resolved
+    with pytest.raises(Invalid):  # another tenant's DID is just an outside number here
+        await w.c.calls.simulate_inbound(system_actor(), w.other_tenant, CALLER, "+14155550300")
+
+
 async def test_unknown_and_ambiguous_numbers_are_refused(world: World) -> None:
     w = world
     await both_have_112(w)

@@ -109,7 +109,8 @@ class CallService:
         self.parking: dict[str, ParkingLot] = {}
         self._locks = KeyedLocks()
         self._inbox: asyncio.Queue[SwitchEvent] = asyncio.Queue()
-        self._incoming: dict[str, tuple[str, str]] = {}  # leg id -> (tenant id, call id)
+        # leg id -> (tenant id, call id, number to resolve in the tenant)
+        self._incoming: dict[str, tuple[str, str, str]] = {}
         self._pump: asyncio.Task[None] | None = None
         self._observers: list[CallObserver] = []  # agents (#4)
 
@@ -434,7 +435,9 @@ class CallService:
         actor.require(Permission.SIMULATOR_CONTROL)
         self.directory.tenant(actor, tenant_id)
         check_dialable(from_number)
-        target = self.resolve(tenant_id, to_number)
+        did = self.directory.did_for(to_number)  # (#3) a caller may dial one of the tenant's DIDs
+        dialled = did.target if did is not None and did.tenant_id == tenant_id else to_number
+        target = self.resolve(tenant_id, dialled)
         if target.external:
             raise Invalid(
                 "an inbound call must be for an extension or a queue", code="target_external"
@@ -444,14 +447,14 @@ class CallService:
             raise Invalid("the server does not run the simulated switch", code="not_simulated")
         call_id = self.core.new_id()
         leg_id = switch.inject_incoming(from_number, to_number)
-        self._incoming[leg_id] = (tenant_id, call_id)
+        self._incoming[leg_id] = (tenant_id, call_id, dialled)
         return call_id
 
     async def _on_incoming(self, event: SwitchEvent) -> None:
         hint = self._incoming.pop(event.leg_id, None)
         from_number, to_number = event.from_number or "", event.to_number or ""
         # (#3) a DID names its tenant and the number (extension or queue) to ring in it
-        tenant_id, dialled = (hint[0], to_number) if hint else self._route(to_number)
+        tenant_id, dialled = (hint[0], hint[2]) if hint else self._route(to_number)
         call_id = hint[1] if hint else self.core.new_id()
         if tenant_id is None:
             log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
