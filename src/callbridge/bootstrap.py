@@ -18,6 +18,7 @@ from .ports.bus import EventBus
 from .ports.clock import Clock
 from .ports.storage import Storage
 from .ports.switch import Switch
+from .service.acd import AcdService
 from .service.agents import AgentService
 from .service.calls import CallService
 from .service.core import Core
@@ -85,6 +86,7 @@ class Container:
     sip_accounts: SipAccounts
     agents: AgentService
     skills: SkillService
+    acd: AcdService
     #: set when ``settings.switch == "sip"``
     sip: SipStack | None = None
 
@@ -105,6 +107,7 @@ class Container:
         await self.calls.start()
         # after the calls the switch lost have ended: agents are reconciled with the live ones
         await self.agents.start(lambda: list(self.calls.calls.values()))
+        await self.acd.start()  # after the agents are reconciled: queued calls re-arrive
         log.info(
             "callbridge started (storage=%s switch=%s)",
             type(self.core.storage).__name__,
@@ -112,6 +115,7 @@ class Container:
         )
 
     async def stop(self) -> None:
+        await self.acd.stop()
         await self.calls.stop()
         await self.agents.stop()
         await self.core.committer.drain()  # the writer task finishes before storage closes
@@ -170,13 +174,18 @@ def build(
     calls = CallService(core, directory)
     agents = AgentService(core, directory)
     calls.add_observer(agents.calls_committed)
+    skills = SkillService(core, directory)
+    acd = AcdService(core, directory, calls, agents, skills)
+    calls.add_observer(acd.calls_committed)  # after the agents': it reads their legs index
+    agents.add_listener(acd.agents_committed)
     return Container(
         settings=settings,
         core=core,
         directory=directory,
         calls=calls,
         agents=agents,
-        skills=SkillService(core, directory),
+        skills=skills,
+        acd=acd,
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),

@@ -504,9 +504,35 @@ class CallService:
             bridge_id = leg.bridge_id
             draft.emit(call.leave_bridge(leg.id))
             await self.core.switch.unbridge(bridge_id, leg.id)
-        await self.core.switch.start_music(leg.id)
-        draft.emit(call.mark_queued(queue.id, now))
+        if not self._hears_music(call, leg):  # a queued caller already does (#4)
+            await self.core.switch.start_music(leg.id)
+        if call.state is CallState.QUEUED:  # moved or overflowed to another queue (#4)
+            call.queue_id = queue.id
+        else:
+            draft.emit(call.mark_queued(queue.id, now))
         draft.emit([call_event("queue.entered", call.id, queue_id=queue.id, leg_id=leg.id)])
+
+    # -- ACD (#4): queued callers keep hearing music across moves, overflows and transfers --
+
+    @staticmethod
+    def _hears_music(call: Call, leg: Leg) -> bool:
+        """Music is already playing to ``leg``: parked, waiting in a queue, or waiting for the
+        target of a blind transfer."""
+        if leg.parked_slot is not None:
+            return True
+        if leg.state is not LegState.ANSWERED or leg.bridge_id is not None:
+            return False
+        return call.state is CallState.QUEUED or any(
+            o.live and o.connect_to == leg.id and o.role is LegRole.TRANSFER_TARGET
+            for o in call.legs.values()
+        )
+
+    async def enter_queue(self, call_id: str, leg_id: str, queue: Queue) -> Call:
+        """Put ``leg_id`` of a live call into ``queue`` (the ACD's moves and overflows)."""
+        async with self._mutate(call_id) as d:
+            d.call.require_active()
+            await self._enter_queue(d, d.call._answered_leg(leg_id), queue)
+        return d.call
 
     # ------------------------------------------------------------------ switch events
 
@@ -680,7 +706,8 @@ class CallService:
                     bridge_id = leg.bridge_id
                     d.emit(call.leave_bridge(leg_id))
                     await self.core.switch.unbridge(bridge_id, leg_id)
-                await self.core.switch.start_music(leg_id)
+                if not self._hears_music(call, leg):  # a queued caller already does (#4)
+                    await self.core.switch.start_music(leg_id)
                 await self._dial(
                     d,
                     resolved,

@@ -1,0 +1,156 @@
+"""Carrying out the ACD engine's commands on calls (run by :class:`AcdService`'s worker, in order).
+
+Every command re-checks what it acts on under the call's lock and does nothing when the call or
+leg has gone meanwhile: the engine has been told (or will be, by the observer) in commit order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..domain.acd import CallbackDue, CancelOffer, DestinationKind, Offer, Overflow
+from ..domain.calls import Call, CallOrigin, CallState, HangupCause, LegRole
+from ..domain.errors import DomainError, NotFound
+from .calls import Target, _Draft
+
+if TYPE_CHECKING:
+    from .acd import AcdService
+
+log = logging.getLogger(__name__)
+
+#: how a call ends when its queue overflows with nowhere to go
+OVERFLOW_CAUSE = HangupCause.REJECTED
+
+
+class _Gone(Exception):
+    """What the command was for has gone: nothing to do."""
+
+
+async def ring(svc: AcdService, tenant_id: str, cmd: Offer) -> None:
+    """Ring the agent's extension in the customer's call; the customer keeps hearing music."""
+    from .acd import OfferLeg, waiting_leg
+
+    calls, engine = svc.calls, svc.engines[tenant_id]
+    ext = svc.directory.extensions.get(cmd.agent_id)
+    try:
+        async with calls._mutate(cmd.call_id) as d:
+            qc = engine.calls.get(cmd.call_id)
+            customer = waiting_leg(d.call)
+            if (
+                ext is None
+                or qc is None
+                or cmd.agent_id not in qc.offers
+                or customer is None
+                or d.call.state is not CallState.QUEUED
+            ):
+                raise _Gone
+            leg = await calls._dial(
+                d,
+                Target(ext.number, extension=ext),
+                LegRole.TARGET,
+                caller_id=d.call.caller_id or customer.number,
+                connect_to=customer.id,
+            )
+            svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id))
+    except (_Gone, NotFound):
+        return
+    except DomainError as exc:  # the ring timeout will move the offer on
+        log.warning("call %s: ringing agent %s failed: %s", cmd.call_id, cmd.agent_id, exc)
+
+
+async def cancel_offer(svc: AcdService, cmd: CancelOffer) -> None:
+    """Stop ringing the agent (cause ``no_answer``); the engine has released the reservation."""
+    leg_id = svc.forget_offer(cmd.call_id, cmd.agent_id)
+    call_id = None if leg_id is None else svc.calls.leg_call.get(leg_id)
+    if leg_id is None or call_id is None:
+        return
+    calls = svc.calls
+    try:
+        async with calls._mutate(call_id) as d:
+            leg = d.call.legs.get(leg_id)
+            if leg is None or not leg.live:
+                raise _Gone
+            await calls._hangup_leg(d, leg_id, HangupCause.NO_ANSWER)
+            await calls._cascade(d, HangupCause.NO_ANSWER)
+    except (_Gone, NotFound):
+        return
+
+
+async def overflow(svc: AcdService, tenant_id: str, cmd: Overflow) -> None:
+    """Send the caller on: another queue, an extension or a number; or end the call."""
+    from .acd import waiting_leg
+
+    call = svc.calls.calls.get(cmd.call_id)
+    customer = None if call is None else waiting_leg(call)
+    if call is None or customer is None:
+        return
+    dest = cmd.destination
+    if dest is None:
+        await end_call(svc, cmd.call_id, OVERFLOW_CAUSE)
+        return
+    await send_to(svc, tenant_id, call, customer.id, dest.kind, dest.target)
+
+
+async def send_to(
+    svc: AcdService, tenant_id: str, call: Call, leg_id: str, kind: DestinationKind, target: str
+) -> None:
+    """The normal paths: a queue is entered (the observer then arrives it there); an extension
+    or a number is a blind transfer (the caller hears music until the target answers)."""
+    d = svc.directory
+    if kind is DestinationKind.QUEUE:
+        await svc.calls.enter_queue(call.id, leg_id, d.queues[target])
+        return
+    number = d.extensions[target].number if kind is DestinationKind.EXTENSION else target
+    await svc.calls.transfer(svc.actor(tenant_id), tenant_id, call.id, leg_id, number)
+
+
+async def end_call(svc: AcdService, call_id: str, cause: HangupCause) -> None:
+    calls = svc.calls
+    try:
+        async with calls._mutate(call_id) as d:
+            for leg in d.call.live_legs():
+                await calls._hangup_leg(d, leg.id, cause)
+            await calls._cascade(d, cause)
+    except NotFound:
+        return
+
+
+async def callback_due(svc: AcdService, tenant_id: str, cmd: CallbackDue) -> None:
+    """Ring the agent in a new call; when the agent answers, dial the customer; bridge.
+
+    The new call stands for the engine's (ended) queued call: the agent's answer, miss and
+    hang-up are reported under the queued call's id.
+    """
+    from .acd import OfferLeg
+
+    calls, core = svc.calls, svc.core
+    ext = svc.directory.extensions.get(cmd.agent_id)
+    if ext is None:
+        return
+    queue = svc.directory.queues.get(cmd.queue_id)
+    now = core.clock.now()
+    call = Call(
+        id=core.new_id(),
+        tenant_id=tenant_id,
+        origin=CallOrigin.ORIGINATE,
+        from_number=ext.number,
+        to_number=cmd.number,
+        caller_id=(queue.caller_id if queue is not None else None) or ext.number,
+        created_at=now,
+    )
+    draft = _Draft(call, [call.created_event()])
+    svc.alias(call.id, cmd.call_id)
+    async with calls._locks(call.id):
+        leg = await calls._dial(
+            draft,
+            Target(ext.number, extension=ext),
+            LegRole.ORIGINATOR,
+            caller_id=cmd.number,
+            then_dial=cmd.number,
+        )
+        svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id))
+        await calls._commit(draft)
+    log.info(
+        "call %s tenant %s: callback of %s via %s", call.id, tenant_id, cmd.call_id, ext.number
+    )
