@@ -31,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..domain.acd import (
     AcdEngine,
@@ -55,6 +54,8 @@ from ..domain.directory import PresenceType
 from ..domain.errors import DomainError
 from ..domain.events import DomainEvent
 from ..ports.clock import TimerHandle
+from .acd_commands import OfferLeg, callback_due, cancel_offer, overflow, ring, waiting_leg
+from .acd_desk import QueueDesk
 from .acd_mapping import agent_profile, is_acd_queue, queue_config, thresholds
 from .agents import AgentService
 from .auth import Actor, system_actor
@@ -67,17 +68,6 @@ log = logging.getLogger(__name__)
 
 WAITING = (QueueCallState.WAITING, QueueCallState.OFFERED)
 REJECTED = (HangupCause.REJECTED, HangupCause.BUSY)
-
-
-@dataclass(slots=True)
-class OfferLeg:
-    """An agent leg the service rang for the engine (an offer, then the connected agent)."""
-
-    tenant_id: str
-    call_id: str  # the engine's call id (a callback rings in a new call)
-    agent_id: str
-    leg_id: str
-    answered: bool = False
 
 
 @dataclass(slots=True)
@@ -104,6 +94,8 @@ class AcdService:
         self._aliases: dict[str, str] = {}  # callback call id -> engine call id
         self._wrapping: dict[str, str] = {}  # agent -> the call whose wrap-up is pending
         self.handled: dict[str, tuple[int, float]] = {}  # queue -> (calls, talk seconds)
+        self.agent_totals: dict[str, tuple[int, float]] = {}  # agent -> (calls, talk seconds)
+        self.desk = QueueDesk(self)
         self._configs: dict[str, QueueConfig] = {}
         self._profiles: dict[str, AgentProfile] = {}
         self._signature: tuple[int, ...] = ()
@@ -120,7 +112,7 @@ class AcdService:
         Offers in flight did not survive: queued calls are re-arrived in arrival order (their
         ``created_at``), and agents are made available per their (reconciled) state.
         """
-        now = self._now()
+        now = self.now()
         self._started = True
         self._refresh(now, force=True)
         queued = sorted(
@@ -152,7 +144,7 @@ class AcdService:
     def idle(self) -> bool:
         return self._outbox.empty()
 
-    def _now(self) -> float:
+    def now(self) -> float:
         return self.core.clock.now().timestamp()
 
     def actor(self, tenant_id: str) -> Actor:
@@ -226,7 +218,7 @@ class AcdService:
         """The agent service's listener: presence or phone of these agents changed."""
         if not self._started:
             return
-        now = self._now()
+        now = self.now()
         self._refresh(now)
         for state in states:
             pending = self._wrapping.get(state.extension_id)
@@ -242,7 +234,7 @@ class AcdService:
         """The call service's observer (runs under the calls' locks: takes none itself)."""
         if not self._started:
             return
-        now = self._now()
+        now = self.now()
         self._refresh(now)
         agents: set[tuple[str, str]] = set()
         for call in calls:
@@ -293,12 +285,17 @@ class AcdService:
     def _follow_offer(self, engine: AcdEngine, offer: OfferLeg, leg: Leg, now: float) -> None:
         tenant, key, agent = offer.tenant_id, offer.call_id, offer.agent_id
         qc = engine.calls.get(key)
+        if offer.cancelled:
+            if not leg.live:
+                self.legs.pop(leg.id, None)
+            return
         if leg.live and leg.state is LegState.ANSWERED and not offer.answered:
             offer.answered = True
             try:
                 self._emit(tenant, engine.answered(key, agent, now))
             except DomainError as exc:  # lost a race (answered elsewhere, timed out)
                 log.info("call %s agent %s answered too late: %s", key, agent, exc.message)
+                self._offer_legs[(key, agent)] = leg.id
                 self._emit(tenant, [CancelOffer(key, agent, CancelReason.ANSWERED_ELSEWHERE)])
             return
         if leg.live:
@@ -306,15 +303,18 @@ class AcdService:
         self.legs.pop(leg.id, None)
         if self._offer_legs.get((key, agent)) == leg.id:
             del self._offer_legs[(key, agent)]
-        if qc is None or qc.agent_id != agent and agent not in qc.offers:
+        if qc is None or (qc.agent_id != agent and agent not in qc.offers):
             return
         if offer.answered and qc.state is QueueCallState.CONNECTED:
             queue = self.directory.queues.get(qc.queue_id)
             if queue is not None and queue.wrapup_s > 0 and key not in self._aliases.values():
                 self._wrapping[agent] = key
                 self._emit(tenant, engine.agent_unavailable(agent, now))
+            talk = now - qc.answered_at
             count, seconds = self.handled.get(qc.queue_id, (0, 0.0))
-            self.handled[qc.queue_id] = (count + 1, seconds + now - qc.answered_at)
+            self.handled[qc.queue_id] = (count + 1, seconds + talk)
+            count, seconds = self.agent_totals.get(agent, (0, 0.0))
+            self.agent_totals[agent] = (count + 1, seconds + talk)
             self._emit(tenant, engine.ended(key, now))
         elif not offer.answered and agent in qc.offers:
             rejected = leg.cause in REJECTED
@@ -348,7 +348,7 @@ class AcdService:
             del self._timers[tenant_id]
         if deadline is None:
             return
-        delay = max(0.0, deadline - self._now())
+        delay = max(0.0, deadline - self.now())
         handle = self.core.clock.call_later(delay, lambda: self._tick(tenant_id))
         self._timers[tenant_id] = (deadline, handle)
 
@@ -357,7 +357,7 @@ class AcdService:
         engine = self.engines.get(tenant_id)
         if engine is None or not self._started:
             return
-        self._emit(tenant_id, engine.tick(self._now()))
+        self._emit(tenant_id, engine.tick(self.now()))
 
     async def _run(self) -> None:
         while True:
@@ -382,14 +382,13 @@ class AcdService:
         for out in outputs:
             if isinstance(out, DomainEvent):
                 continue
+            log.debug("tenant %s: %s", tenant_id, out)
             try:
                 await self._command(tenant_id, out)
             except Exception:
                 log.exception("tenant %s: ACD command %s failed", tenant_id, out)
 
     async def _command(self, tenant_id: str, cmd: Command) -> None:
-        from .acd_commands import cancel_offer, callback_due, overflow, ring
-
         if isinstance(cmd, Offer):
             await ring(self, tenant_id, cmd)
         elif isinstance(cmd, CancelOffer):
@@ -410,8 +409,9 @@ class AcdService:
     def forget_offer(self, call_id: str, agent_id: str) -> str | None:
         """The leg of an offer the engine ended: no longer followed as an offer."""
         leg_id = self._offer_legs.pop((call_id, agent_id), None)
-        if leg_id is not None:
-            self.legs.pop(leg_id, None)
+        offer = None if leg_id is None else self.legs.get(leg_id)
+        if offer is not None:
+            offer.cancelled = True  # followed until it has gone: still the agent's offer leg
         return leg_id
 
     def alias(self, call_id: str, engine_call_id: str) -> None:
@@ -422,19 +422,6 @@ class AcdService:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._emit(tenant_id, outputs, done)
         await done
-
-
-def waiting_leg(call: Call) -> Leg | None:
-    """The party waiting in the queue: answered, unbridged, not parked, connecting to nobody."""
-    for leg in sorted(call.live_legs(), key=lambda leg: leg.created_at):
-        if (
-            leg.state is LegState.ANSWERED
-            and leg.bridge_id is None
-            and leg.parked_slot is None
-            and leg.connect_to is None
-        ):
-            return leg
-    return None
 
 
 def leg_call(calls: CallService, leg_id: str) -> str | None:

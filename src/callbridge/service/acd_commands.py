@@ -7,10 +7,11 @@ leg has gone meanwhile: the engine has been told (or will be, by the observer) i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..domain.acd import CallbackDue, CancelOffer, DestinationKind, Offer, Overflow
-from ..domain.calls import Call, CallOrigin, CallState, HangupCause, LegRole
+from ..domain.calls import Call, CallOrigin, CallState, HangupCause, Leg, LegRole, LegState
 from ..domain.errors import DomainError, NotFound
 from .calls import Target, _Draft
 
@@ -23,14 +24,37 @@ log = logging.getLogger(__name__)
 OVERFLOW_CAUSE = HangupCause.REJECTED
 
 
+@dataclass(slots=True)
+class OfferLeg:
+    """An agent leg the service rang for the engine (an offer, then the connected agent)."""
+
+    tenant_id: str
+    call_id: str  # the engine's call id (a callback rings in a new call)
+    agent_id: str
+    leg_id: str
+    answered: bool = False
+    cancelled: bool = False  # the engine ended it; the leg is being hung up
+
+
+def waiting_leg(call: Call) -> Leg | None:
+    """The party waiting in the queue: answered, unbridged, not parked, connecting to nobody."""
+    for leg in sorted(call.live_legs(), key=lambda leg: leg.created_at):
+        if (
+            leg.state is LegState.ANSWERED
+            and leg.bridge_id is None
+            and leg.parked_slot is None
+            and leg.connect_to is None
+        ):
+            return leg
+    return None
+
+
 class _Gone(Exception):
     """What the command was for has gone: nothing to do."""
 
 
 async def ring(svc: AcdService, tenant_id: str, cmd: Offer) -> None:
     """Ring the agent's extension in the customer's call; the customer keeps hearing music."""
-    from .acd import OfferLeg, waiting_leg
-
     calls, engine = svc.calls, svc.engines[tenant_id]
     ext = svc.directory.extensions.get(cmd.agent_id)
     try:
@@ -79,8 +103,6 @@ async def cancel_offer(svc: AcdService, cmd: CancelOffer) -> None:
 
 async def overflow(svc: AcdService, tenant_id: str, cmd: Overflow) -> None:
     """Send the caller on: another queue, an extension or a number; or end the call."""
-    from .acd import waiting_leg
-
     call = svc.calls.calls.get(cmd.call_id)
     customer = None if call is None else waiting_leg(call)
     if call is None or customer is None:
@@ -122,8 +144,6 @@ async def callback_due(svc: AcdService, tenant_id: str, cmd: CallbackDue) -> Non
     The new call stands for the engine's (ended) queued call: the agent's answer, miss and
     hang-up are reported under the queued call's id.
     """
-    from .acd import OfferLeg
-
     calls, core = svc.calls, svc.core
     ext = svc.directory.extensions.get(cmd.agent_id)
     if ext is None:
