@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..domain.acd import CallbackDue, CancelOffer, DestinationKind, Offer, Overflow
+from ..domain.acd import CallbackDue, CancelOffer, CancelReason, DestinationKind, Offer, Overflow
 from ..domain.calls import Call, CallOrigin, CallState, HangupCause, Leg, LegRole, LegState
 from ..domain.errors import DomainError, NotFound
 from .calls import Target, _Draft
@@ -84,7 +84,12 @@ async def ring(svc: AcdService, tenant_id: str, cmd: Offer) -> None:
 
 
 async def cancel_offer(svc: AcdService, cmd: CancelOffer) -> None:
-    """Stop ringing the agent (cause ``no_answer``); the engine has released the reservation."""
+    """Stop ringing the agent; the engine has released the reservation.
+
+    A ring timeout ends the leg with ``no_answer`` (the agent service counts it as a missed offer);
+    a withdrawal (answered elsewhere, abandoned, moved, ...) with ``cancelled``, which is no miss.
+    """
+    cause = HangupCause.NO_ANSWER if cmd.reason is CancelReason.TIMEOUT else HangupCause.CANCELLED
     leg_id = svc.forget_offer(cmd.call_id, cmd.agent_id)
     call_id = None if leg_id is None else svc.calls.leg_call.get(leg_id)
     if leg_id is None or call_id is None:
@@ -95,8 +100,8 @@ async def cancel_offer(svc: AcdService, cmd: CancelOffer) -> None:
             leg = d.call.legs.get(leg_id)
             if leg is None or not leg.live:
                 raise _Gone
-            await calls._hangup_leg(d, leg_id, HangupCause.NO_ANSWER)
-            await calls._cascade(d, HangupCause.NO_ANSWER)
+            await calls._hangup_leg(d, leg_id, cause)
+            await calls._cascade(d, cause)
     except (_Gone, NotFound):
         return
 
