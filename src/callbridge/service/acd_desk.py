@@ -166,13 +166,13 @@ class QueueDesk:
         _, engine = self._queue(actor, tenant_id, queue_id)
         qc = engine.calls.get(call_id)
         if qc is None or qc.queue_id != queue_id or qc.state not in _WAITING:
-            raise NotFound("waiting call", call_id)
+            raise NotFound("queue_call", call_id)
         if qc.callback is not None:
             return engine, None
         live = self.svc.calls.calls.get(call_id)
         leg = None if live is None else waiting_leg(live)
         if leg is None:
-            raise NotFound("waiting call", call_id)
+            raise NotFound("queue_call", call_id)
         return engine, leg.id
 
     async def transfer(
