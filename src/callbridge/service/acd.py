@@ -54,7 +54,15 @@ from ..domain.directory import PresenceType
 from ..domain.errors import DomainError
 from ..domain.events import DomainEvent
 from ..ports.clock import TimerHandle
-from .acd_commands import OfferLeg, callback_due, cancel_offer, overflow, ring, waiting_leg
+from .acd_commands import (
+    OfferLeg,
+    callback_due,
+    cancel_offer,
+    overflow,
+    ring,
+    stop_stale_offers,
+    waiting_leg,
+)
 from .acd_desk import QueueDesk
 from .acd_mapping import agent_profile, is_acd_queue, queue_config, thresholds
 from .agents import AgentService
@@ -112,15 +120,19 @@ class AcdService:
         Offers in flight did not survive: queued calls are re-arrived in arrival order (their
         ``created_at``), and agents are made available per their (reconciled) state.
         """
-        now = self.now()
-        self._started = True
-        self._refresh(now, force=True)
         queued = sorted(
             (c for c in self.calls.calls.values() if c.state is CallState.QUEUED),
             key=lambda c: (c.created_at, c.id),
         )
         for call in queued:
-            self._follow_call(call, now, arrived_at=call.created_at.timestamp())
+            await stop_stale_offers(self, call)
+        now = self.now()
+        self._started = True
+        self._refresh(now, force=True)
+        for call in queued:
+            live = self.calls.calls.get(call.id)
+            if live is not None:
+                self._follow_call(live, now, arrived_at=live.created_at.timestamp())
         self._worker = asyncio.create_task(self._run(), name="callbridge-acd")
 
     async def stop(self) -> None:

@@ -179,3 +179,24 @@ async def callback_due(svc: AcdService, tenant_id: str, cmd: CallbackDue) -> Non
     log.info(
         "call %s tenant %s: callback of %s via %s", call.id, tenant_id, cmd.call_id, ext.number
     )
+
+
+async def stop_stale_offers(svc: AcdService, call: Call) -> None:
+    """After a restart: stop agent legs still ringing for a queued caller (offers of the engine
+    that died with the process), so the caller is re-arrived and the agent freed."""
+    customer = waiting_leg(call)
+    stale = [
+        g
+        for g in call.live_legs()
+        if customer is not None
+        and g.connect_to == customer.id
+        and g.state is not LegState.ANSWERED
+        and g.role is LegRole.TARGET
+    ]
+    if not stale:
+        return
+    calls = svc.calls
+    async with calls._mutate(call.id) as d:
+        for g in stale:
+            await calls._hangup_leg(d, g.id, HangupCause.CANCELLED)
+        await calls._cascade(d, HangupCause.CANCELLED)
