@@ -53,11 +53,12 @@ async def test_a_crash_leaves_no_agent_reserved_or_busy_on_sqlite(tmp_path: Path
             assert (slot.state, slot.ready, slot.call_id) == (AgentState.IDLE, True, None)
         assert engine.calls == {}
         # distribution works at once: the next caller rings the first agent
-        w2 = World(c=c, clock=clock, sim=sim, admin=system_actor(), other_admin=system_actor(),
-                   tenant=w.tenant, other_tenant=w.other_tenant, ext=w.ext, queue=w.queue)  # fmt: skip
-        sim.set_script("101", EndpointScript(behaviour="no_answer"))
         admin = c.directory.authenticate(w.tokens["alpha"])
-        w2.admin = admin
+        w2 = World(
+            c=c, clock=clock, sim=sim, admin=admin, other_admin=system_actor(),
+            tenant=w.tenant, other_tenant=w.other_tenant, ext=w.ext, queue=w.queue,
+        )  # fmt: skip
+        sim.set_script("101", EndpointScript(behaviour="no_answer"))
         c4 = await arrive(w2, "19735550004")
         assert ringing(w2) == {"101": c4}
     finally:
