@@ -51,7 +51,7 @@ from ..domain.acd import CallState as QueueCallState
 from ..domain.agents import AgentState, PhoneState
 from ..domain.calls import Call, CallState, HangupCause, Leg, LegState
 from ..domain.directory import PresenceType
-from ..domain.errors import DomainError
+from ..domain.errors import Conflict, DomainError
 from ..domain.events import DomainEvent
 from ..ports.clock import TimerHandle
 from .acd_commands import (
@@ -301,15 +301,21 @@ class AcdService:
             if not leg.live:
                 self.legs.pop(leg.id, None)
             return
-        if leg.live and leg.state is LegState.ANSWERED and not offer.answered:
+        mine = qc is not None and qc.offers.get(agent) == offer.serial
+        if leg.answered_at is not None and not offer.answered:  # (and maybe gone already)
             offer.answered = True
             try:
+                if not mine:
+                    raise Conflict("the offer was withdrawn", code="offer_not_found")
                 self._emit(tenant, engine.answered(key, agent, now))
             except DomainError as exc:  # lost a race (answered elsewhere, timed out)
                 log.info("call %s agent %s answered too late: %s", key, agent, exc.message)
-                self._offer_legs[(key, agent)] = leg.id
-                self._emit(tenant, [CancelOffer(key, agent, CancelReason.ANSWERED_ELSEWHERE)])
-            return
+                offer.answered = False
+                if leg.live:
+                    self._offer_legs[(key, agent)] = leg.id
+                    self._emit(tenant, [CancelOffer(key, agent, CancelReason.ANSWERED_ELSEWHERE)])
+                    return
+            qc = engine.calls.get(key)
         if leg.live:
             return
         self.legs.pop(leg.id, None)
@@ -328,7 +334,7 @@ class AcdService:
             count, seconds = self.agent_totals.get(agent, (0, 0.0))
             self.agent_totals[agent] = (count + 1, seconds + talk)
             self._emit(tenant, engine.ended(key, now))
-        elif not offer.answered and agent in qc.offers:
+        elif not offer.answered and mine:
             rejected = leg.cause in REJECTED
             self._emit(tenant, engine.missed(key, agent, now, rejected=rejected))
 
@@ -404,7 +410,7 @@ class AcdService:
         if isinstance(cmd, Offer):
             await ring(self, tenant_id, cmd)
         elif isinstance(cmd, CancelOffer):
-            await cancel_offer(self, cmd)
+            await cancel_offer(self, tenant_id, cmd)
         elif isinstance(cmd, Overflow):
             await overflow(self, tenant_id, cmd)
         elif isinstance(cmd, CallbackDue):
@@ -417,6 +423,20 @@ class AcdService:
     def remember(self, offer: OfferLeg) -> None:
         self.legs[offer.leg_id] = offer
         self._offer_legs[(offer.call_id, offer.agent_id)] = offer.leg_id
+
+    def connected(self, tenant_id: str, call_id: str, agent_id: str) -> bool:
+        """The engine has ``call_id`` connected to ``agent_id`` through the offer's leg."""
+        engine = self.engines.get(tenant_id)
+        qc = None if engine is None else engine.calls.get(call_id)
+        leg_id = self._offer_legs.get((call_id, agent_id))
+        offer = None if leg_id is None else self.legs.get(leg_id)
+        return (
+            qc is not None
+            and qc.state is QueueCallState.CONNECTED
+            and qc.agent_id == agent_id
+            and offer is not None
+            and offer.answered
+        )
 
     def forget_offer(self, call_id: str, agent_id: str) -> str | None:
         """The leg of an offer the engine ended: no longer followed as an offer."""

@@ -34,6 +34,7 @@ class OfferLeg:
     leg_id: str
     answered: bool = False
     cancelled: bool = False  # the engine ended it; the leg is being hung up
+    serial: int = 0  # the engine's offer serial: a leg reports on its own offer only
 
 
 def waiting_leg(call: Call) -> Leg | None:
@@ -76,20 +77,23 @@ async def ring(svc: AcdService, tenant_id: str, cmd: Offer) -> None:
                 caller_id=d.call.caller_id or customer.number,
                 connect_to=customer.id,
             )
-            svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id))
+            serial = qc.offers[cmd.agent_id]
+            svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id, serial=serial))
     except (_Gone, NotFound):
         return
     except DomainError as exc:  # the ring timeout will move the offer on
         log.warning("call %s: ringing agent %s failed: %s", cmd.call_id, cmd.agent_id, exc)
 
 
-async def cancel_offer(svc: AcdService, cmd: CancelOffer) -> None:
+async def cancel_offer(svc: AcdService, tenant_id: str, cmd: CancelOffer) -> None:
     """Stop ringing the agent; the engine has released the reservation.
 
     A ring timeout ends the leg with ``no_answer`` (the agent service counts it as a missed offer);
     a withdrawal (answered elsewhere, abandoned, moved, ...) with ``cancelled``, which is no miss.
     """
     cause = HangupCause.NO_ANSWER if cmd.reason is CancelReason.TIMEOUT else HangupCause.CANCELLED
+    if svc.connected(tenant_id, cmd.call_id, cmd.agent_id):
+        return  # answered before we got here, and the engine took the answer: stale
     leg_id = svc.forget_offer(cmd.call_id, cmd.agent_id)
     call_id = None if leg_id is None else svc.calls.leg_call.get(leg_id)
     if leg_id is None or call_id is None:
@@ -174,7 +178,9 @@ async def callback_due(svc: AcdService, tenant_id: str, cmd: CallbackDue) -> Non
             caller_id=cmd.number,
             then_dial=cmd.number,
         )
-        svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id))
+        qc = svc.engines[tenant_id].calls.get(cmd.call_id)
+        serial = qc.offers.get(cmd.agent_id, 0) if qc is not None else 0
+        svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id, serial=serial))
         await calls._commit(draft)
     log.info(
         "call %s tenant %s: callback of %s via %s", call.id, tenant_id, cmd.call_id, ext.number
