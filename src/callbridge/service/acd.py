@@ -49,7 +49,7 @@ from ..domain.acd import (
 )
 from ..domain.acd import CallState as QueueCallState
 from ..domain.agents import AgentState, PhoneState
-from ..domain.calls import Call, CallState, HangupCause, Leg, LegState
+from ..domain.calls import Call, CallState, HangupCause, Leg
 from ..domain.directory import PresenceType
 from ..domain.errors import Conflict, DomainError
 from ..domain.events import DomainEvent
@@ -57,14 +57,14 @@ from ..ports.clock import TimerHandle
 from .acd_commands import (
     OfferLeg,
     callback_due,
-    cancel_offer,
+    cancel_offers,
     overflow,
     ring,
     stop_stale_offers,
     waiting_leg,
 )
 from .acd_desk import QueueDesk
-from .acd_mapping import agent_profile, is_acd_queue, queue_config, thresholds
+from .acd_mapping import agent_profile, is_acd_queue, memberships, queue_config, thresholds
 from .agents import AgentService
 from .auth import Actor, system_actor
 from .calls import CallService
@@ -105,7 +105,9 @@ class AcdService:
         self.agent_totals: dict[str, tuple[int, float]] = {}  # agent -> (calls, talk seconds)
         self.desk = QueueDesk(self)
         self._configs: dict[str, QueueConfig] = {}
-        self._profiles: dict[str, AgentProfile] = {}
+        self._profiles: dict[str, AgentProfile] = {}  # as the engine was last given them
+        self._profile_cache: dict[str, AgentProfile] = {}
+        self._tenant_index: dict[str, tuple[dict[str, dict[str, int]], dict[str, set[int]]]] = {}
         self._signature: tuple[int, ...] = ()
         self._timers: dict[str, tuple[float, TimerHandle]] = {}
         self._outbox: asyncio.Queue[_Item] = asyncio.Queue()
@@ -175,6 +177,8 @@ class AcdService:
         if signature == self._signature and not force:
             return
         self._signature = signature
+        self._tenant_index.clear()
+        self._profile_cache.clear()
         for q in sorted(d.queues.values(), key=lambda q: q.id):
             if not is_acd_queue(q):
                 continue
@@ -188,9 +192,18 @@ class AcdService:
                 self._sync_agent(ext.tenant_id, ext.id, now)
 
     def _profile_of(self, tenant_id: str, extension_id: str) -> AgentProfile:
-        queues = self.directory.queues_of(tenant_id)
+        """Cached until the directory changes (see :meth:`_refresh`)."""
+        profile = self._profile_cache.get(extension_id)
+        if profile is not None:
+            return profile
+        index = self._tenant_index.get(tenant_id)
+        if index is None:
+            queues = self.directory.queues_of(tenant_id)
+            index = self._tenant_index[tenant_id] = (memberships(queues), thresholds(queues))
         skills = self.skills.agent_skills.get(extension_id)
-        return agent_profile(extension_id, queues, skills, thresholds(queues))
+        profile = agent_profile(extension_id, index[0].get(extension_id, {}), skills, index[1])
+        self._profile_cache[extension_id] = profile
+        return profile
 
     def _sync_agent(self, tenant_id: str, ext_id: str, now: float) -> None:
         """Make the engine's view of one agent match its presence, phone and profile."""
@@ -323,7 +336,7 @@ class AcdService:
             del self._offer_legs[(key, agent)]
         if qc is None or (qc.agent_id != agent and agent not in qc.offers):
             return
-        if offer.answered and qc.state is QueueCallState.CONNECTED:
+        if offer.answered and qc.state is QueueCallState.CONNECTED and qc.agent_id == agent:
             queue = self.directory.queues.get(qc.queue_id)
             if queue is not None and queue.wrapup_s > 0 and key not in self._aliases.values():
                 self._wrapping[agent] = key
@@ -397,20 +410,19 @@ class AcdService:
             batch = self.core.batch()
             batch.events.extend((tenant_id, e) for e in events)
             await self.core.commit(batch)
-        for out in outputs:
-            if isinstance(out, DomainEvent):
-                continue
-            log.debug("tenant %s: %s", tenant_id, out)
+        for group in _grouped([o for o in outputs if not isinstance(o, DomainEvent)]):
+            log.debug("tenant %s: %s", tenant_id, group)
             try:
-                await self._command(tenant_id, out)
+                await self._command(tenant_id, group)
             except Exception:
-                log.exception("tenant %s: ACD command %s failed", tenant_id, out)
+                log.exception("tenant %s: ACD command %s failed", tenant_id, group)
 
-    async def _command(self, tenant_id: str, cmd: Command) -> None:
+    async def _command(self, tenant_id: str, group: list[Command]) -> None:
+        cmd = group[0]
         if isinstance(cmd, Offer):
-            await ring(self, tenant_id, cmd)
+            await ring(self, tenant_id, [c for c in group if isinstance(c, Offer)])
         elif isinstance(cmd, CancelOffer):
-            await cancel_offer(self, tenant_id, cmd)
+            await cancel_offers(self, tenant_id, [c for c in group if isinstance(c, CancelOffer)])
         elif isinstance(cmd, Overflow):
             await overflow(self, tenant_id, cmd)
         elif isinstance(cmd, CallbackDue):
@@ -458,3 +470,19 @@ class AcdService:
 
 def leg_call(calls: CallService, leg_id: str) -> str | None:
     return calls.leg_call.get(leg_id)
+
+
+def _grouped(commands: list[Command]) -> list[list[Command]]:
+    """Consecutive offers (or cancellations) of one call are carried out in one commit."""
+    groups: list[list[Command]] = []
+    for cmd in commands:
+        last = groups[-1][0] if groups else None
+        if (
+            isinstance(cmd, Offer | CancelOffer)
+            and type(last) is type(cmd)
+            and last.call_id == cmd.call_id
+        ):
+            groups[-1].append(cmd)
+        else:
+            groups.append([cmd])
+    return groups

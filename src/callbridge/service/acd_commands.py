@@ -54,58 +54,67 @@ class _Gone(Exception):
     """What the command was for has gone: nothing to do."""
 
 
-async def ring(svc: AcdService, tenant_id: str, cmd: Offer) -> None:
-    """Ring the agent's extension in the customer's call; the customer keeps hearing music."""
+async def ring(svc: AcdService, tenant_id: str, offers: list[Offer]) -> None:
+    """Ring the agents' extensions in the customer's call (one commit for a ring-all); the
+    customer keeps hearing music until one answers."""
     calls, engine = svc.calls, svc.engines[tenant_id]
-    ext = svc.directory.extensions.get(cmd.agent_id)
+    call_id = offers[0].call_id
     try:
-        async with calls._mutate(cmd.call_id) as d:
-            qc = engine.calls.get(cmd.call_id)
+        async with calls._mutate(call_id) as d:
+            qc = engine.calls.get(call_id)
             customer = waiting_leg(d.call)
-            if (
-                ext is None
-                or qc is None
-                or cmd.agent_id not in qc.offers
-                or customer is None
-                or d.call.state is not CallState.QUEUED
-            ):
+            if qc is None or customer is None or d.call.state is not CallState.QUEUED:
                 raise _Gone
-            leg = await calls._dial(
-                d,
-                Target(ext.number, extension=ext),
-                LegRole.TARGET,
-                caller_id=d.call.caller_id or customer.number,
-                connect_to=customer.id,
-            )
-            serial = qc.offers[cmd.agent_id]
-            svc.remember(OfferLeg(tenant_id, cmd.call_id, cmd.agent_id, leg.id, serial=serial))
+            rung = 0
+            for cmd in offers:
+                ext = svc.directory.extensions.get(cmd.agent_id)
+                if ext is None or cmd.agent_id not in qc.offers:
+                    continue  # withdrawn meanwhile: its CancelOffer follows
+                leg = await calls._dial(
+                    d,
+                    Target(ext.number, extension=ext),
+                    LegRole.TARGET,
+                    caller_id=d.call.caller_id or customer.number,
+                    connect_to=customer.id,
+                )
+                serial = qc.offers[cmd.agent_id]
+                svc.remember(OfferLeg(tenant_id, call_id, cmd.agent_id, leg.id, serial=serial))
+                rung += 1
+            if not rung:
+                raise _Gone
     except (_Gone, NotFound):
         return
-    except DomainError as exc:  # the ring timeout will move the offer on
-        log.warning("call %s: ringing agent %s failed: %s", cmd.call_id, cmd.agent_id, exc)
+    except DomainError as exc:  # the ring timeout will move the offers on
+        log.warning("call %s: ringing agents failed: %s", call_id, exc)
 
 
-async def cancel_offer(svc: AcdService, tenant_id: str, cmd: CancelOffer) -> None:
-    """Stop ringing the agent; the engine has released the reservation.
+async def cancel_offers(svc: AcdService, tenant_id: str, cancels: list[CancelOffer]) -> None:
+    """Stop ringing the agents of one call; the engine has released their reservations.
 
     A ring timeout ends the leg with ``no_answer`` (the agent service counts it as a missed offer);
     a withdrawal (answered elsewhere, abandoned, moved, ...) with ``cancelled``, which is no miss.
     """
-    cause = HangupCause.NO_ANSWER if cmd.reason is CancelReason.TIMEOUT else HangupCause.CANCELLED
-    if svc.connected(tenant_id, cmd.call_id, cmd.agent_id):
-        return  # answered before we got here, and the engine took the answer: stale
-    leg_id = svc.forget_offer(cmd.call_id, cmd.agent_id)
-    call_id = None if leg_id is None else svc.calls.leg_call.get(leg_id)
-    if leg_id is None or call_id is None:
+    legs: list[tuple[str, HangupCause]] = []
+    for cmd in cancels:
+        if svc.connected(tenant_id, cmd.call_id, cmd.agent_id):
+            continue  # answered before we got here, and the engine took the answer: stale
+        leg_id = svc.forget_offer(cmd.call_id, cmd.agent_id)
+        if leg_id is not None:
+            timeout = cmd.reason is CancelReason.TIMEOUT
+            legs.append((leg_id, HangupCause.NO_ANSWER if timeout else HangupCause.CANCELLED))
+    call_id = next((svc.calls.leg_call.get(leg) for leg, _ in legs), None)
+    if call_id is None:
         return
     calls = svc.calls
     try:
         async with calls._mutate(call_id) as d:
-            leg = d.call.legs.get(leg_id)
-            if leg is None or not leg.live:
+            gone = [(leg, cause) for leg, cause in legs if leg in d.call.legs]
+            live = [(leg, cause) for leg, cause in gone if d.call.legs[leg].live]
+            if not live:
                 raise _Gone
-            await calls._hangup_leg(d, leg_id, cause)
-            await calls._cascade(d, cause)
+            for leg_id, cause in live:
+                await calls._hangup_leg(d, leg_id, cause)
+            await calls._cascade(d, live[-1][1])
     except (_Gone, NotFound):
         return
 

@@ -58,20 +58,25 @@ def thresholds(queues: Iterable[Queue]) -> dict[str, set[int]]:
     return out
 
 
+def memberships(queues: Iterable[Queue]) -> dict[str, dict[str, int]]:
+    """Agent -> {ACD queue -> member priority}, from one pass over the tenant's queues."""
+    out: dict[str, dict[str, int]] = {}
+    for q in queues:
+        if is_acd_queue(q):
+            for m in q.members:
+                out.setdefault(m.extension_id, {})[q.id] = m.priority
+    return out
+
+
 def agent_profile(
     extension_id: str,
-    queues: Iterable[Queue],
+    queues: Mapping[str, int],
     skills: AgentSkills | None,
     minimums: Mapping[str, set[int]],
 ) -> AgentProfile:
-    memberships = {}
-    for q in queues:
-        member = q.member(extension_id)
-        if member is not None and is_acd_queue(q):
-            memberships[q.id] = member.priority
     tokens: dict[str, int] = {}
     for s in skills.skills if skills is not None else ():
         for minimum in minimums.get(s.skill_id, ()):
             if s.proficiency >= minimum:
                 tokens[skill_token(s.skill_id, minimum)] = s.proficiency
-    return AgentProfile(extension_id, memberships, tokens)
+    return AgentProfile(extension_id, dict(queues), tokens)
