@@ -47,7 +47,13 @@ from ..domain.numbers import check_dialable, is_extension_number
 from ..domain.parking import ParkedLeg, ParkingLot
 from ..domain.tenancy import Permission
 from ..ports.storage import Delete, Put
-from ..ports.switch import DialRequest, ScriptableSwitch, SwitchEvent, SwitchEventKind
+from ..ports.switch import (
+    DialRequest,
+    ScriptableSwitch,
+    SwitchError,
+    SwitchEvent,
+    SwitchEventKind,
+)
 from .auth import Actor
 from .core import Core, KeyedLocks
 from .directory import Directory
@@ -333,7 +339,11 @@ class CallService:
         return leg
 
     async def _hangup_leg(self, draft: _Draft, leg_id: str, cause: HangupCause) -> None:
-        await self.core.switch.hangup(leg_id, cause)
+        try:
+            await self.core.switch.hangup(leg_id, cause)
+        except SwitchError as exc:  # (#4) it hung up too; its event is behind us in the batch
+            if exc.code != "leg_hungup":
+                raise
         draft.emit(draft.call.leg_hungup(leg_id, cause, self.core.clock.now()))
 
     async def _cascade(self, draft: _Draft, cause: HangupCause) -> None:
