@@ -66,7 +66,7 @@ def view(events: list[StoredEvent], w: World) -> list[tuple[str, Any]]:
         elif e.type in ("queue.entered", "queue.position_changed") and e.category == "queue":
             out.append((e.type, d["position"]))
         elif e.type in ("queue.answered", "queue.abandoned", "queue.callback_requested"):
-            out.append((e.type, numbers.get(d.get("agent_id", ""), None)))
+            out.append((e.type, numbers.get(d.get("agent_id", ""))))
         elif e.type in ("queue.overflowed", "queue.left"):
             out.append((e.type, d.get("reason")))
         elif e.type == "leg.ringing" and d.get("number") in w.ext:
