@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from tests.support import World, make_world
 
@@ -36,6 +36,8 @@ step = st.one_of(
     st.tuples(st.just("customer_hangup"), index),
     st.tuples(st.just("agent_hangup"), index),
     st.tuples(st.just("desk"), st.sampled_from(["kill", "callback", "transfer", "move"]), index),
+    st.tuples(st.just("desk"), st.just("callback"), index),
+    st.tuples(st.just("presence"), agent, st.just("Coffee Break")),
     st.tuples(st.just("pick"), agent, index),
     st.tuples(st.just("wait"), st.sampled_from([0.5, 2, 5, 11, 30])),
     st.tuples(st.just("wait"), st.sampled_from([0.5, 2, 5, 11, 30])),
@@ -139,6 +141,17 @@ async def run(steps: list[tuple[object, ...]]) -> int:
                 await apply(w, s, i, customers, sales.id)
             await w.settle()
             check(w, customers, sales.id)
+        engine = w.c.acd.engines[w.tenant]
+        for q in (w.queue, sales.id):
+            st_ = engine.stats(q)
+            for name in ("entered", "answered", "abandoned", "overflowed", "removed"):
+                SEEN[name] = SEEN.get(name, 0) + getattr(st_, name)
+        for e in await w.c.core.storage.events(w.tenant, 0, 100_000):
+            if e.type in ("queue.callback_requested", "queue.offered"):
+                SEEN[e.type] = SEEN.get(e.type, 0) + 1
+        SEEN["missed"] = SEEN.get("missed", 0) + sum(
+            w.c.agents.state(w.admin, w.tenant, w.ext[n]).consecutive_missed for n in AGENTS
+        )
         return len(steps)
     finally:
         await w.c.stop()
@@ -196,10 +209,12 @@ async def apply(w: World, s: tuple[object, ...], i: int, customers: list[str], q
 
 
 STEPS: list[int] = []
+SEEN: dict[str, int] = {}  # what the examples exercised, summed
 
 
+@seed(20261126)  # a fixed run (every run the same), chosen for what it exercises (see SEEN)
 @settings(
-    max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(st.lists(step, min_size=10, max_size=40))
 def test_acd_interleavings_keep_agents_and_callers_accounted_for(
@@ -210,5 +225,7 @@ def test_acd_interleavings_keep_agents_and_callers_accounted_for(
 
 def test_the_interleavings_ran_a_few_hundred_steps() -> None:
     """Runs after the property test (file order): it must have exercised enough steps."""
-    print(f"ACD interleavings: {len(STEPS)} examples, {sum(STEPS)} steps")
+    print(f"ACD interleavings: {len(STEPS)} examples, {sum(STEPS)} steps, {SEEN}")
     assert sum(STEPS) >= 300
+    for name in ("answered", "abandoned", "overflowed", "removed", "missed"):
+        assert SEEN.get(name, 0) > 0, name

@@ -235,3 +235,25 @@ async def test_callback_keeps_the_place_and_rings_the_agent_then_the_customer(
     await w.c.calls.hangup(w.admin, w.tenant, back.id, agent_leg(w, back.id, "101"))
     await w.settle()
     assert ringing(w) == {"101": c2}  # the next customer
+
+
+async def test_an_answer_that_crosses_the_ring_timeout_sends_the_caller_back_to_wait(
+    world: World,
+) -> None:
+    """The agent picks up just as the ring timeout moves the offer on: the engine refuses the
+    late answer, that leg is hung up (no miss) and the caller, whom the call core had already
+    bridged with it, hears the music again until the next agent answers."""
+    w = world
+    w.sim.set_script("101", EndpointScript(answer_after=5))
+    w.sim.set_script("102", EndpointScript(answer_after=2))
+    await setup_queue(w, ring_timeout_s=5, priorities={"101": 1, "102": 2})
+    c1 = await arrive(w)
+    await w.settle(5)  # the ring timeout fires first, then the switch reports the answer
+    late = [g for g in call(w, c1).legs.values() if g.number == "101"]
+    assert [(g.live, g.cause) for g in late] == [(False, "cancelled")]
+    assert ringing(w) == {"102": c1} and customer_hears(w, c1) == {MUSIC}
+    assert call(w, c1).state == "queued"
+    await w.settle(2)
+    assert customer_hears(w, c1) == {agent_leg(w, c1, "102")}
+    engine = w.c.acd.engines[w.tenant]
+    assert engine.calls[c1].agent_id == w.ext["102"]

@@ -40,7 +40,6 @@ from ..domain.acd import (
     AgentToAway,
     CallbackDue,
     CancelOffer,
-    CancelReason,
     Command,
     Offer,
     Output,
@@ -58,6 +57,7 @@ from .acd_commands import (
     OfferLeg,
     callback_due,
     cancel_offers,
+    drop_leg,
     overflow,
     ring,
     stop_stale_offers,
@@ -83,6 +83,7 @@ class _Item:
     tenant_id: str
     outputs: list[Output]
     done: asyncio.Future[None] | None = None
+    drop_leg: tuple[str, str | None] | None = None  # a refused answer's leg (and queue)
 
 
 class AcdService:
@@ -303,7 +304,14 @@ class AcdService:
                     ))  # fmt: skip
             elif qc.queue_id != queue.id and qc.state in WAITING:
                 self._input(tenant, lambda: engine.move(call.id, queue.id, now))
-        elif qc is not None and qc.state in WAITING and qc.callback is None:
+        elif (
+            qc is not None
+            and qc.state in WAITING
+            and qc.callback is None
+            and not any(  # a refused late answer bridged it: the caller goes back to waiting
+                (o := self.legs.get(g.id)) is not None and o.cancelled for g in call.live_legs()
+            )
+        ):
             # left the queue some other way (a transfer on the call API was answered, ...)
             self._input(tenant, lambda: engine.remove(call.id, now, reason="left"))
 
@@ -324,9 +332,10 @@ class AcdService:
             except DomainError as exc:  # lost a race (answered elsewhere, timed out)
                 log.info("call %s agent %s answered too late: %s", key, agent, exc.message)
                 offer.answered = False
-                if leg.live:
-                    self._offer_legs[(key, agent)] = leg.id
-                    self._emit(tenant, [CancelOffer(key, agent, CancelReason.ANSWERED_ELSEWHERE)])
+                if leg.live:  # hang up this very leg (a newer offer may ring the agent now)
+                    offer.cancelled = True
+                    queue_id = qc.queue_id if qc is not None and key in self.calls.calls else None
+                    self._outbox.put_nowait(_Item(tenant, [], drop_leg=(leg.id, queue_id)))
                     return
             qc = engine.calls.get(key)
         if leg.live:
@@ -394,6 +403,8 @@ class AcdService:
         while True:
             item = await self._outbox.get()
             try:
+                if item.drop_leg is not None:
+                    await drop_leg(self, *item.drop_leg)
                 await self._carry_out(item.tenant_id, item.outputs)
             except Exception:
                 log.exception("tenant %s: carrying out ACD outputs failed", item.tenant_id)

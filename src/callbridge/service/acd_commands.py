@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.acd import CallbackDue, CancelOffer, CancelReason, DestinationKind, Offer, Overflow
 from ..domain.calls import Call, CallOrigin, CallState, HangupCause, Leg, LegRole, LegState
+from ..domain.directory import Queue
 from ..domain.errors import DomainError, NotFound
 from .calls import Target, _Draft
 
@@ -106,6 +107,8 @@ async def cancel_offers(svc: AcdService, tenant_id: str, cancels: list[CancelOff
     if call_id is None:
         return
     calls = svc.calls
+    qc = svc.engines[tenant_id].calls.get(cancels[0].call_id)
+    queue = None if qc is None else svc.directory.queues.get(qc.queue_id)
     try:
         async with calls._mutate(call_id) as d:
             gone = [(leg, cause) for leg, cause in legs if leg in d.call.legs]
@@ -113,8 +116,45 @@ async def cancel_offers(svc: AcdService, tenant_id: str, cancels: list[CancelOff
             if not live:
                 raise _Gone
             for leg_id, cause in live:
-                await calls._hangup_leg(d, leg_id, cause)
-            await calls._cascade(d, live[-1][1])
+                await _release(svc, d, leg_id, cause, queue)
+            await calls._cascade(d, HangupCause.NORMAL)
+    except (_Gone, NotFound):
+        return
+
+
+async def _release(
+    svc: AcdService, d: _Draft, leg_id: str, cause: HangupCause, queue: Queue | None
+) -> None:
+    """Hang up an agent leg. One that answered after all (the answer crossed the cancel) may
+    already be bridged with the caller: the caller goes back to the queue's music first."""
+    call = d.call
+    leg = call.legs[leg_id]
+    if leg.state is LegState.ANSWERED:
+        cause = HangupCause.CANCELLED  # it was answered: not a miss
+        peers = call.peers_of(leg_id)
+        if queue is not None and len(peers) == 1 and peers[0].role is LegRole.CUSTOMER:
+            await svc.calls._enter_queue(d, peers[0], queue)
+    await svc.calls._hangup_leg(d, leg_id, cause)
+
+
+async def drop_leg(svc: AcdService, leg_id: str, queue_id: str | None) -> None:
+    """Hang up an agent leg whose answer came too late (cause ``cancelled``: no miss).
+
+    The call core may already have bridged the caller with it: a caller left alone with it goes
+    back to the queue's music (still waiting or offered to another agent in the engine).
+    """
+    call_id = svc.calls.leg_call.get(leg_id)
+    if call_id is None:
+        return
+    calls = svc.calls
+    queue = None if queue_id is None else svc.directory.queues.get(queue_id)
+    try:
+        async with calls._mutate(call_id) as d:
+            leg = d.call.legs.get(leg_id)
+            if leg is None or not leg.live:
+                raise _Gone
+            await _release(svc, d, leg_id, HangupCause.CANCELLED, queue)
+            await calls._cascade(d, HangupCause.NORMAL)
     except (_Gone, NotFound):
         return
 
