@@ -201,7 +201,7 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=5.0, help="arrivals per simulated second")
     p.add_argument("--talk", type=float, default=120.0, help="mean talk time, simulated s")
-    p.add_argument("--step", type=float, default=0.5, help="simulated seconds per step")
+    p.add_argument("--step", type=float, default=0.1, help="simulated seconds per step")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     result = asyncio.run(run(args))

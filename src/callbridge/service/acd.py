@@ -110,6 +110,7 @@ class AcdService:
         self._profile_cache: dict[str, AgentProfile] = {}
         self._tenant_index: dict[str, tuple[dict[str, dict[str, int]], dict[str, set[int]]]] = {}
         self._signature: tuple[int, ...] = ()
+        self._held: tuple[object, ...] = ()
         self._timers: dict[str, tuple[float, TimerHandle]] = {}
         self._outbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -170,14 +171,13 @@ class AcdService:
     def _refresh(self, now: float, *, force: bool = False) -> None:
         """Follow queue, membership and skill changes (cheap identity check of the documents)."""
         d = self.directory
-        signature = (
-            *map(id, d.queues.values()),
-            *map(id, self.skills.agent_skills.values()),
-            *map(id, d.extensions.values()),
-        )
+        # the directory replaces a document when it changes: compare the documents' ids, and
+        # hold the documents so that no id can be reused by a new one
+        docs = (*d.queues.values(), *self.skills.agent_skills.values(), *d.extensions.values())
+        signature = tuple(map(id, docs))
         if signature == self._signature and not force:
             return
-        self._signature = signature
+        self._signature, self._held = signature, docs
         self._tenant_index.clear()
         self._profile_cache.clear()
         for q in sorted(d.queues.values(), key=lambda q: q.id):
@@ -264,7 +264,10 @@ class AcdService:
         self._refresh(now)
         agents: set[tuple[str, str]] = set()
         for call in calls:
-            self._follow_call(call, now)
+            try:
+                self._follow_call(call, now)
+            except DomainError:  # a bug, not a race: the others still get their turn
+                log.exception("call %s tenant %s: ACD input failed", call.id, call.tenant_id)
             for leg in call.legs.values():
                 if leg.extension_id is not None:
                     agents.add((call.tenant_id, leg.extension_id))
@@ -477,10 +480,6 @@ class AcdService:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._emit(tenant_id, outputs, done)
         await done
-
-
-def leg_call(calls: CallService, leg_id: str) -> str | None:
-    return calls.leg_call.get(leg_id)
 
 
 def _grouped(commands: list[Command]) -> list[list[Command]]:
