@@ -39,6 +39,7 @@ step = st.one_of(
     st.tuples(st.just("desk"), st.just("callback"), index),
     st.tuples(st.just("presence"), agent, st.just("Coffee Break")),
     st.tuples(st.just("pick"), agent, index),
+    st.tuples(st.just("member"), agent, st.booleans()),
     st.tuples(st.just("wait"), st.sampled_from([0.5, 2, 5, 11, 30])),
     st.tuples(st.just("wait"), st.sampled_from([0.5, 2, 5, 11, 30])),
 )
@@ -75,6 +76,17 @@ def check(w: World, customers: list[str], q2: str) -> None:
     for ext_id, legs in agent_legs.items():
         ringing = [cid for cid, st_ in legs if st_ is not LegState.ANSWERED]
         assert len(ringing) <= 1, (ext_id, legs)
+    # the engine's view of each agent is the agent service's: free means available, and back
+    for number in AGENTS:
+        ext_id = w.ext[number]
+        state = w.c.agents.states.get(ext_id)
+        slot = engine.agents.get(ext_id)
+        member = any(q.member(ext_id) for q in w.c.directory.queues.values())
+        ready = state is not None and state.presence == "ready"
+        if ready and member and state.phone == "idle" and not agent_legs.get(ext_id):
+            assert slot is not None and slot.ready and slot.state is AgentState.IDLE, number
+        if not ready:
+            assert slot is None or not slot.ready, number
     for call_id in customers:
         c = calls.get(call_id)
         qc = engine.calls.get(call_id)
@@ -204,6 +216,14 @@ async def apply(w: World, s: tuple[object, ...], i: int, customers: list[str], q
         call_id = waiting[int(str(s[2])) % len(waiting)]
         queue = engine.calls[call_id].queue_id
         await w.c.acd.desk.pick(w.admin, w.tenant, queue, call_id, w.ext[str(s[1])])
+    elif kind == "member":  # join queue 300 (priority 3) or leave it
+        ext_id = w.ext[str(s[1])]
+        if s[2]:
+            await w.c.directory.set_member(w.admin, w.tenant, w.queue, ext_id, 3)
+        else:
+            queue = w.c.directory.queues[w.queue]
+            members = [m.model_dump() for m in queue.members if m.extension_id != ext_id]
+            await w.c.directory.update_queue(w.admin, w.tenant, w.queue, {"members": members})
     elif kind == "wait":
         await w.settle(float(str(s[1])))
 

@@ -257,3 +257,28 @@ async def test_an_answer_that_crosses_the_ring_timeout_sends_the_caller_back_to_
     assert customer_hears(w, c1) == {agent_leg(w, c1, "102")}
     engine = w.c.acd.engines[w.tenant]
     assert engine.calls[c1].agent_id == w.ext["102"]
+
+
+async def test_configuration_changes_reach_the_engine_at_once(world: World) -> None:
+    """A ready agent added to a queue is offered its waiting caller; a skill requirement added
+    to a queue keeps unskilled agents from its callers, and dropping it lets them through."""
+    w = world
+    w.sim.set_script("102", EndpointScript(behaviour="no_answer"))
+    await setup_queue(w, members=("101",))
+    await w.c.agents.set_state(w.admin, w.tenant, w.ext["101"], "Coffee Break")
+    await w.c.agents.sign_in(w.admin, w.tenant, w.ext["102"])  # ready, member of nothing
+    c1 = await arrive(w)
+    assert ringing(w) == {}
+    await w.c.directory.set_member(w.admin, w.tenant, w.queue, w.ext["102"], 1)
+    await w.settle()
+    assert ringing(w) == {"102": c1}
+    french = await w.c.skills.create_skill(w.admin, w.tenant, "French")
+    await w.c.acd.desk.kill(w.admin, w.tenant, w.queue, c1)
+    await w.c.directory.update_queue(
+        w.admin, w.tenant, w.queue, {"required_skills": [{"skill_id": french.id}]}
+    )
+    c2 = await arrive(w, "19735550002")
+    assert ringing(w) == {}
+    await w.c.skills.set_agent_skill(w.admin, w.tenant, w.ext["102"], french.id, 10)
+    await w.settle()
+    assert ringing(w) == {"102": c2}

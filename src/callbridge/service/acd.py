@@ -137,6 +137,7 @@ class AcdService:
             live = self.calls.calls.get(call.id)
             if live is not None:
                 self._follow_call(live, now, arrived_at=live.created_at.timestamp())
+        self.core.saved_listeners.append(self._config_saved)
         self._worker = asyncio.create_task(self._run(), name="callbridge-acd")
 
     async def stop(self) -> None:
@@ -148,6 +149,8 @@ class AcdService:
                 await self._worker
             self._worker = None
         self._started = False
+        if self._config_saved in self.core.saved_listeners:
+            self.core.saved_listeners.remove(self._config_saved)
         for _, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -237,6 +240,11 @@ class AcdService:
         sign_out = not (ext is not None and member and state is not None and state.signed_in)
         if slot.ready or (sign_out and not slot.signing_out):
             self._emit(tenant_id, engine.agent_unavailable(ext_id, now, sign_out=sign_out))
+
+    def _config_saved(self) -> None:
+        """A configuration change was saved: queues, members or skills may have changed."""
+        if self._started:
+            self._refresh(self.now())
 
     # ------------------------------------------------------------------ inputs: agents
 
