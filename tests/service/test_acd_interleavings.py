@@ -6,13 +6,16 @@ the supervisor's actions and time. After every step:
 * an agent has at most one offer (one queue leg ringing) at a time;
 * every caller is accounted for: ended, in the engine (waiting, offered, connected, or a
   callback), or on its way to an overflow or transfer target; a queued caller hears music;
-* the engine's own invariants hold.
+* the engine's own invariants hold, and its view of every agent is the agent service's;
+* (at the end) no missed offer is counted twice: an agent's misses in a call never outnumber
+  its unanswered legs there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -24,6 +27,7 @@ from callbridge.domain.acd import CallState as QueueCallState
 from callbridge.domain.acd.invariants import violations
 from callbridge.domain.calls import CallState, LegState
 from callbridge.domain.errors import DomainError
+from callbridge.domain.events import StoredEvent
 
 AGENTS = ("101", "102", "103", "104")
 agent = st.sampled_from(AGENTS)
@@ -110,6 +114,26 @@ def check(w: World, customers: list[str], q2: str) -> None:
                 assert w.sim.hears(customer[0].id) == {MUSIC}
 
 
+def check_misses_counted_once(log: list[StoredEvent]) -> None:
+    """An agent's misses in a call never outnumber its legs there that were not taken (never
+    answered, or answered just as the ring timeout moved the offer on: refused, ``cancelled``)."""
+    legs: dict[str, tuple[str, str]] = {}  # leg id -> (call id, extension id)
+    answered: set[str] = set()
+    for e in log:
+        if e.type == "leg.created" and e.data.get("extension_id") and e.call_id:
+            legs[e.data["leg_id"]] = (e.call_id, e.data["extension_id"])
+        elif e.type == "leg.answered":
+            answered.add(e.data["leg_id"])
+        elif e.type == "leg.hungup" and e.data.get("cause") == "cancelled":
+            answered.discard(e.data["leg_id"])
+    unanswered = Counter(key for leg, key in legs.items() if leg not in answered)
+    misses = Counter(
+        (e.data["call_id"], e.data["extension_id"]) for e in log if e.type == "agent.offer_missed"
+    )
+    for key, n in misses.items():
+        assert n <= unanswered[key], (key, n, unanswered[key])
+
+
 async def run(steps: list[tuple[object, ...]]) -> int:
     w = await make_world()
     customers: list[str] = []
@@ -158,12 +182,11 @@ async def run(steps: list[tuple[object, ...]]) -> int:
             st_ = engine.stats(q)
             for name in ("entered", "answered", "abandoned", "overflowed", "removed"):
                 SEEN[name] = SEEN.get(name, 0) + getattr(st_, name)
-        for e in await w.c.core.storage.events(w.tenant, 0, 100_000):
-            if e.type in ("queue.callback_requested", "queue.offered"):
+        log = await w.c.core.storage.events(w.tenant, 0, 100_000)
+        for e in log:
+            if e.type in ("queue.callback_requested", "queue.offered", "agent.offer_missed"):
                 SEEN[e.type] = SEEN.get(e.type, 0) + 1
-        SEEN["missed"] = SEEN.get("missed", 0) + sum(
-            w.c.agents.state(w.admin, w.tenant, w.ext[n]).consecutive_missed for n in AGENTS
-        )
+        check_misses_counted_once(log)
         return len(steps)
     finally:
         await w.c.stop()
@@ -232,7 +255,7 @@ STEPS: list[int] = []
 SEEN: dict[str, int] = {}  # what the examples exercised, summed
 
 
-@seed(20261126)  # a fixed run (every run the same), chosen for what it exercises (see SEEN)
+@seed(6)  # a fixed run (every run the same), chosen for what it exercises (see SEEN)
 @settings(
     max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -247,5 +270,5 @@ def test_the_interleavings_ran_a_few_hundred_steps() -> None:
     """Runs after the property test (file order): it must have exercised enough steps."""
     print(f"ACD interleavings: {len(STEPS)} examples, {sum(STEPS)} steps, {SEEN}")
     assert sum(STEPS) >= 300
-    for name in ("answered", "abandoned", "overflowed", "removed", "missed"):
+    for name in ("answered", "abandoned", "overflowed", "removed", "agent.offer_missed"):
         assert SEEN.get(name, 0) > 0, name
