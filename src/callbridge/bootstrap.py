@@ -176,6 +176,7 @@ def build(
     calls.add_observer(agents.calls_committed)
     skills = SkillService(core, directory)
     acd = AcdService(core, directory, calls, agents, skills)
+    calls.add_precommit(acd.calls_committing)
     calls.add_observer(acd.calls_committed)  # after the agents': it reads their legs index
     agents.add_listener(acd.agents_committed)
     return Container(

@@ -83,8 +83,10 @@ async def test_queued_callers_alive_after_a_restart_re_arrive_in_arrival_order(
     old = w.c.acd
     await old.stop()
     w.c.calls._observers.remove(old.calls_committed)
+    w.c.calls._precommits.remove(old.calls_committing)
     w.c.agents._listeners.remove(old.agents_committed)
     new = AcdService(w.c.core, w.c.directory, w.c.calls, w.c.agents, w.c.skills)
+    w.c.calls.add_precommit(new.calls_committing)
     w.c.calls.add_observer(new.calls_committed)
     w.c.agents.add_listener(new.agents_committed)
     w.c.acd = new

@@ -115,6 +115,7 @@ class AcdService:
         self._outbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._started = False
+        self._capture: list[DomainEvent] | None = None  # see calls_committing
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -239,6 +240,10 @@ class AcdService:
             return
         sign_out = not (ext is not None and member and state is not None and state.signed_in)
         if slot.ready or (sign_out and not slot.signing_out):
+            log.debug(
+                "agent %s unavailable: ready=%s member=%s wrapping=%s busy=%s",
+                ext_id, ready, member, wrapping, busy,
+            )  # fmt: skip
             self._emit(tenant_id, engine.agent_unavailable(ext_id, now, sign_out=sign_out))
 
     def _config_saved(self) -> None:
@@ -264,18 +269,38 @@ class AcdService:
 
     # ------------------------------------------------------------------ inputs: calls
 
+    def calls_committing(self, changes: list[tuple[Call, list[DomainEvent]]]) -> None:
+        """The call service's pre-commit hook: the engine follows each call as it is about to be
+        committed, and the queue events this causes join that commit (right after the call's
+        own events); the commands go to the worker, which waits for the call's lock."""
+        if not self._started:
+            return
+        now = self.now()
+        self._refresh(now)
+        for call, events in changes:
+            self._capture = []
+            try:
+                self._follow_call(call, now)
+            except DomainError:  # a bug, not a race: the others still get their turn
+                log.exception("call %s tenant %s: ACD input failed", call.id, call.tenant_id)
+            finally:
+                events.extend(self._capture)
+                self._capture = None
+
     async def calls_committed(self, calls: list[Call]) -> None:
-        """The call service's observer (runs under the calls' locks: takes none itself)."""
+        """The call service's observer: agents whose legs changed (after the agent service's
+        observer has indexed them) are made available or not."""
         if not self._started:
             return
         now = self.now()
         self._refresh(now)
         agents: set[tuple[str, str]] = set()
         for call in calls:
-            try:
-                self._follow_call(call, now)
-            except DomainError:  # a bug, not a race: the others still get their turn
-                log.exception("call %s tenant %s: ACD input failed", call.id, call.tenant_id)
+            for leg_id in call.legs:
+                offer = self.legs.get(leg_id)
+                if offer is not None and offer.ended:
+                    # only now: until the agent service has seen the leg end, it is ours
+                    del self.legs[leg_id]
             for leg in call.legs.values():
                 if leg.extension_id is not None:
                     agents.add((call.tenant_id, leg.extension_id))
@@ -329,9 +354,11 @@ class AcdService:
     def _follow_offer(self, engine: AcdEngine, offer: OfferLeg, leg: Leg, now: float) -> None:
         tenant, key, agent = offer.tenant_id, offer.call_id, offer.agent_id
         qc = engine.calls.get(key)
+        if offer.ended:
+            return  # reported already; forgotten when its commit is observed
         if offer.cancelled:
             if not leg.live:
-                self.legs.pop(leg.id, None)
+                offer.ended = True
             return
         mine = qc is not None and qc.offers.get(agent) == offer.serial
         if leg.answered_at is not None and not offer.answered:  # (and maybe gone already)
@@ -351,7 +378,7 @@ class AcdService:
             qc = engine.calls.get(key)
         if leg.live:
             return
-        self.legs.pop(leg.id, None)
+        offer.ended = True  # forgotten once committed (see calls_committed)
         if self._offer_legs.get((key, agent)) == leg.id:
             del self._offer_legs[(key, agent)]
         if qc is None or (qc.agent_id != agent and agent not in qc.offers):
@@ -382,6 +409,11 @@ class AcdService:
     def _emit(
         self, tenant_id: str, outputs: list[Output], done: asyncio.Future[None] | None = None
     ) -> None:
+        if self._capture is not None:  # inside a call's commit: its events join it
+            self._capture.extend(
+                o for o in outputs if isinstance(o, DomainEvent) and not o.type.startswith("agent.")
+            )
+            outputs = [o for o in outputs if not isinstance(o, DomainEvent)]
         if outputs or done is not None:
             self._outbox.put_nowait(_Item(tenant_id, outputs, done))
         self._arm(tenant_id)

@@ -36,6 +36,7 @@ class OfferLeg:
     answered: bool = False
     cancelled: bool = False  # the engine ended it; the leg is being hung up
     serial: int = 0  # the engine's offer serial: a leg reports on its own offer only
+    ended: bool = False  # the leg has gone (forgotten once that is committed)
 
 
 def waiting_leg(call: Call) -> Leg | None:
@@ -161,6 +162,8 @@ async def drop_leg(svc: AcdService, leg_id: str, queue_id: str | None) -> None:
 
 async def overflow(svc: AcdService, tenant_id: str, cmd: Overflow) -> None:
     """Send the caller on: another queue, an extension or a number; or end the call."""
+    async with svc.calls._locks(cmd.call_id):
+        pass  # a new call overflowing on arrival is installed once its commit lets go
     call = svc.calls.calls.get(cmd.call_id)
     customer = None if call is None else waiting_leg(call)
     if call is None or customer is None:

@@ -67,6 +67,11 @@ PUMP_BATCH = 256  # switch events handled (and committed) together at most
 #: take a call lock itself. Its errors are logged, never passed to the call's command.
 CallObserver = Callable[[list[Call]], Awaitable[None]]
 
+#: Told about the calls of every commit just *before* it is written, with the events so far: it may
+#: append events the change causes, so they share its commit (the ACD's queue events, #4). Runs
+#: under the calls' locks and must not await; its errors are logged, never passed on.
+CallPrecommit = Callable[[list[tuple[Call, list[DomainEvent]]]], None]
+
 
 def _clone(call: Call) -> Call:
     """A deep copy (pydantic-core round trip: several times faster than copy.deepcopy)."""
@@ -105,9 +110,13 @@ class CallService:
         self._incoming: dict[str, tuple[str, str]] = {}  # leg id -> (tenant id, call id)
         self._pump: asyncio.Task[None] | None = None
         self._observers: list[CallObserver] = []  # agents (#4)
+        self._precommits: list[CallPrecommit] = []  # the ACD (#4)
 
     def add_observer(self, observer: CallObserver) -> None:
         self._observers.append(observer)
+
+    def add_precommit(self, hook: CallPrecommit) -> None:
+        self._precommits.append(hook)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -237,6 +246,13 @@ class CallService:
 
     async def _commit_many(self, drafts: list[_Draft]) -> list[StoredEvent]:
         """Write drafts in one transaction (documents, events, records); install; publish."""
+        for hook in self._precommits:  # (#4)
+            try:
+                hook([(d.call, d.events) for d in drafts])
+            except Exception:
+                log.exception(
+                    "call precommit hook failed for calls %s", [d.call.id for d in drafts]
+                )
         batch = self.core.batch()
         for draft in drafts:
             call = draft.call
