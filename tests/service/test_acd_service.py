@@ -48,6 +48,10 @@ async def test_each_strategy_end_to_end(world: World, strategy: str) -> None:
     c3 = await arrive(w, "19735550003")
     assert ringing(w) == {"101": c3}
     events = await seen(w, before)
+    # the engine's events share the commit of the call change that caused them
+    entered = [e for e in events if e.call_id == c1 and e.type == "queue.entered"]
+    assert [e.category for e in entered] == ["call", "queue"]
+    assert entered[1].seq == entered[0].seq + 1
     first_call = view([e for e in events if e.call_id == c1], w)
     offered = [("queue.offered", "101")] + (
         [("queue.offered", "102")] if strategy == "ring_all" else []
