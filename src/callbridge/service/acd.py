@@ -173,7 +173,8 @@ class AcdService:
     # ------------------------------------------------------------------ directory -> engine
 
     def _refresh(self, now: float, *, force: bool = False) -> None:
-        """Follow queue, membership and skill changes (cheap identity check of the documents)."""
+        """Follow queue, membership and skill changes: run soon after every configuration save
+        (``Core.saved_listeners``); a cheap identity check of the documents decides."""
         d = self.directory
         # the directory replaces a document when it changes: compare the documents' ids, and
         # hold the documents so that no id can be reused by a new one
@@ -258,7 +259,6 @@ class AcdService:
         if not self._started:
             return
         now = self.now()
-        self._refresh(now)
         for state in states:
             pending = self._wrapping.get(state.extension_id)
             if pending is not None and not (
@@ -276,7 +276,6 @@ class AcdService:
         if not self._started:
             return
         now = self.now()
-        self._refresh(now)
         for call, events in changes:
             self._capture = []
             try:
@@ -293,7 +292,6 @@ class AcdService:
         if not self._started:
             return
         now = self.now()
-        self._refresh(now)
         agents: set[tuple[str, str]] = set()
         for call in calls:
             for leg_id in call.legs:
