@@ -39,8 +39,9 @@ class World:
         for _ in range(100):
             await self.c.calls.settle()
             await self.c.agents.settle()
+            await self.c.acd.settle()
             await asyncio.sleep(0)
-            if self.clock.advance(0) == 0 and self.c.calls._inbox.empty():
+            if self.clock.advance(0) == 0 and self.c.calls._inbox.empty() and self.c.acd.idle:
                 return
         raise AssertionError("the system did not settle")
 

@@ -18,6 +18,7 @@ from .ports.bus import EventBus
 from .ports.clock import Clock
 from .ports.storage import Storage
 from .ports.switch import Switch
+from .service.acd import AcdService
 from .service.agents import AgentService
 from .service.calls import CallService
 from .service.core import Core
@@ -87,6 +88,7 @@ class Container:
     agents: AgentService
     skills: SkillService
     dids: DidService
+    acd: AcdService
     #: set when ``settings.switch == "sip"``
     sip: SipStack | None = None
 
@@ -107,6 +109,7 @@ class Container:
         await self.calls.start()
         # after the calls the switch lost have ended: agents are reconciled with the live ones
         await self.agents.start(lambda: list(self.calls.calls.values()))
+        await self.acd.start()  # after the agents are reconciled: queued calls re-arrive
         log.info(
             "callbridge started (storage=%s switch=%s)",
             type(self.core.storage).__name__,
@@ -114,6 +117,7 @@ class Container:
         )
 
     async def stop(self) -> None:
+        await self.acd.stop()
         await self.calls.stop()
         await self.agents.stop()
         await self.core.committer.drain()  # the writer task finishes before storage closes
@@ -176,14 +180,20 @@ def build(
     calls = CallService(core, directory)
     agents = AgentService(core, directory)
     calls.add_observer(agents.calls_committed)
+    skills = SkillService(core, directory)
+    acd = AcdService(core, directory, calls, agents, skills)
+    calls.add_precommit(acd.calls_committing)
+    calls.add_observer(acd.calls_committed)  # after the agents': it reads their legs index
+    agents.add_listener(acd.agents_committed)
     return Container(
         settings=settings,
         core=core,
         directory=directory,
         calls=calls,
         agents=agents,
-        skills=SkillService(core, directory),
+        skills=skills,
         dids=DidService(core, directory),
+        acd=acd,
         streams=EventStreams(core, directory, settings.subscriber_queue),
         simulator=Simulator(core, EndpointScript.model_validate),
         access=AccessAdmin(directory),

@@ -129,6 +129,7 @@ async def test_another_tenants_objects_are_not_found(
         "proficiency": 50,
         "priority": 1,
         "skills": [],
+        "queue_id": w.queue,
     }
     spec = (await alpha.get("/api/v1/openapi.json")).json()
     checked = 0

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from tests.e2e.serve_process import ServeProcess
 from tests.media.phones import Phone as RtpPhone
-from tests.media.phones import absent, hears
+from tests.media.phones import absent, hears, random_port_range
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +30,12 @@ SIP_LINE = "callbridge SIP on udp+tcp "
 
 
 class SipServer(ServeProcess):
-    """``serve --demo --switch sip`` on free SIP and fixed test RTP ports; ``sip`` is HOST:PORT."""
+    """``serve --demo --switch sip`` on free SIP and random RTP ports; ``sip`` is HOST:PORT."""
 
     def __init__(self, data_dir: Path, log: Path, env_extra: dict[str, str]) -> None:
         args = ["--switch", "sip", "--sip-host", "127.0.0.1", "--sip-port", "0"]
-        args += ["--rtp-port-min", "41000", "--rtp-port-max", "41999"]
+        low, high = random_port_range()  # below the ephemeral ports other processes bind
+        args += ["--rtp-port-min", str(low), "--rtp-port-max", str(high)]
         super().__init__(data_dir, log, args, env_extra)
         self.sip = self.wait_for(SIP_LINE)
 

@@ -23,9 +23,10 @@ MUSIC_FREQ = 600.0  # the tests' "music on hold": a plain tone, easy to detect
 
 
 def random_port_range(size: int = 200) -> tuple[int, int]:
-    """A random even-based range: parallel runs rarely overlap, and when they do the engine skips
-    ports another process holds."""
-    base = random.randrange(20000, 60000 - size, 2)
+    """A random even-based range in 20000-32767: below the kernel's ephemeral ports (32768+), so
+    no other process's ``bind(0)`` lands in it, and apart from the wire tests' 10000-19999.
+    Parallel runs rarely overlap, and when they do the engine skips ports another process holds."""
+    base = random.randrange(20000, 32768 - size, 2)
     return base, base + size - 1
 
 

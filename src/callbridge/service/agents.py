@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,10 @@ _Change = tuple[Extension, AgentState, list[DomainEvent]]
 # extension id, its ended legs, its lead leg, when the call showed it
 _Seen = tuple[str, list[EndedLeg], LegView | None, datetime]
 
+#: Told about the agent states of every commit, after they are cached (the ACD follows presence
+#: and wrap-up this way). Its errors are logged, never passed to the command.
+AgentListener = Callable[[list[AgentState]], Awaitable[None]]
+
 
 class AgentService:
     def __init__(self, core: Core, directory: Directory) -> None:
@@ -73,6 +77,10 @@ class AgentService:
         # what the committed calls showed, per agent, in commit order (see calls_committed)
         self._inbox: asyncio.Queue[list[_Seen]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._listeners: list[AgentListener] = []
+
+    def add_listener(self, listener: AgentListener) -> None:
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -253,6 +261,11 @@ class AgentService:
         for ext, state, _ in changes:
             self.states[ext.id] = state
             self._arm_wrapup(state)
+        for listener in self._listeners:
+            try:
+                await listener([state for _, state, _ in changes])
+            except Exception:
+                log.exception("agent listener failed")
 
     # ------------------------------------------------------------------ following the legs
 

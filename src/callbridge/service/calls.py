@@ -74,6 +74,11 @@ PUMP_BATCH = 256  # switch events handled (and committed) together at most
 #: take a call lock itself. Its errors are logged, never passed to the call's command.
 CallObserver = Callable[[list[Call]], Awaitable[None]]
 
+#: Told about the calls of every commit just *before* it is written, with the events so far: it may
+#: append events the change causes, so they share its commit (the ACD's queue events, #4). Runs
+#: under the calls' locks and must not await; its errors are logged, never passed on.
+CallPrecommit = Callable[[list[tuple[Call, list[DomainEvent]]]], None]
+
 
 def _clone(call: Call) -> Call:
     """A deep copy (pydantic-core round trip: several times faster than copy.deepcopy)."""
@@ -113,9 +118,13 @@ class CallService:
         self._incoming: dict[str, tuple[str, str, str]] = {}
         self._pump: asyncio.Task[None] | None = None
         self._observers: list[CallObserver] = []  # agents (#4)
+        self._precommits: list[CallPrecommit] = []  # the ACD (#4)
 
     def add_observer(self, observer: CallObserver) -> None:
         self._observers.append(observer)
+
+    def add_precommit(self, hook: CallPrecommit) -> None:
+        self._precommits.append(hook)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,6 +254,13 @@ class CallService:
 
     async def _commit_many(self, drafts: list[_Draft]) -> list[StoredEvent]:
         """Write drafts in one transaction (documents, events, records); install; publish."""
+        for hook in self._precommits:  # (#4)
+            try:
+                hook([(d.call, d.events) for d in drafts])
+            except Exception:
+                log.exception(
+                    "call precommit hook failed for calls %s", [d.call.id for d in drafts]
+                )
         batch = self.core.batch()
         for draft in drafts:
             call = draft.call
@@ -347,7 +363,11 @@ class CallService:
         return leg
 
     async def _hangup_leg(self, draft: _Draft, leg_id: str, cause: HangupCause) -> None:
-        await self.core.switch.hangup(leg_id, cause)
+        try:
+            await self.core.switch.hangup(leg_id, cause)
+        except SwitchError as exc:  # (#4) it hung up too; its event is behind us in the batch
+            if exc.code != "leg_hungup":
+                raise
         draft.emit(draft.call.leg_hungup(leg_id, cause, self.core.clock.now()))
 
     async def _cascade(self, draft: _Draft, cause: HangupCause) -> None:
@@ -536,9 +556,35 @@ class CallService:
             bridge_id = leg.bridge_id
             draft.emit(call.leave_bridge(leg.id))
             await self.core.switch.unbridge(bridge_id, leg.id)
-        await self.core.switch.start_music(leg.id)
-        draft.emit(call.mark_queued(queue.id, now))
+        if not self._hears_music(call, leg):  # a queued caller already does (#4)
+            await self.core.switch.start_music(leg.id)
+        if call.state is CallState.QUEUED:  # moved or overflowed to another queue (#4)
+            call.queue_id = queue.id
+        else:
+            draft.emit(call.mark_queued(queue.id, now))
         draft.emit([call_event("queue.entered", call.id, queue_id=queue.id, leg_id=leg.id)])
+
+    # -- ACD (#4): queued callers keep hearing music across moves, overflows and transfers --
+
+    @staticmethod
+    def _hears_music(call: Call, leg: Leg) -> bool:
+        """Music is already playing to ``leg``: parked, waiting in a queue, or waiting for the
+        target of a blind transfer."""
+        if leg.parked_slot is not None:
+            return True
+        if leg.state is not LegState.ANSWERED or leg.bridge_id is not None:
+            return False
+        return call.state is CallState.QUEUED or any(
+            o.live and o.connect_to == leg.id and o.role is LegRole.TRANSFER_TARGET
+            for o in call.legs.values()
+        )
+
+    async def enter_queue(self, call_id: str, leg_id: str, queue: Queue) -> Call:
+        """Put ``leg_id`` of a live call into ``queue`` (the ACD's moves and overflows)."""
+        async with self._mutate(call_id) as d:
+            d.call.require_active()
+            await self._enter_queue(d, d.call._answered_leg(leg_id), queue)
+        return d.call
 
     # ------------------------------------------------------------------ switch events
 
@@ -740,7 +786,8 @@ class CallService:
                 bridge_id = leg.bridge_id
                 d.emit(call.leave_bridge(leg_id))
                 await self.core.switch.unbridge(bridge_id, leg_id)
-            await self.core.switch.start_music(leg_id)
+            if not self._hears_music(call, leg):  # a queued caller already does (#4)
+                await self.core.switch.start_music(leg_id)
             await self._dial(
                 d,
                 resolved,

@@ -50,6 +50,9 @@ class Core:
         self.clock = clock
         self.new_id = ids
         self.committer = GroupCommitter(storage)
+        #: called soon after every :meth:`save` (configuration changes), once the saving
+        #: service has updated its in-memory copy (the ACD follows queues and skills so)
+        self.saved_listeners: list[Callable[[], None]] = []
 
     def batch(self) -> Batch:
         return Batch(occurred_at=self.clock.now())
@@ -78,7 +81,12 @@ class Core:
             batch.deletes.append(Delete(kind, ident))
         if tenant_id is not None:
             batch.events.extend((tenant_id, e) for e in events)
-        return await self.commit(batch)
+        stored = await self.commit(batch)
+        if self.saved_listeners:
+            loop = asyncio.get_running_loop()
+            for listener in self.saved_listeners:
+                loop.call_soon(listener)
+        return stored
 
     async def load(self, kind: str, model: type[M], tenant_id: str | None = None) -> list[M]:
         return [model.model_validate(d) for d in await self.storage.list(kind, tenant_id)]

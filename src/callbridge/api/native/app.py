@@ -13,7 +13,15 @@ from ... import __version__
 from ...bootstrap import Container
 from ...domain.errors import DomainError
 from ..json import Json
-from . import routes_access, routes_agents, routes_calls, routes_config, routes_dids, routes_events
+from . import (
+    routes_access,
+    routes_agents,
+    routes_calls,
+    routes_config,
+    routes_dids,
+    routes_events,
+    routes_queues,
+)
 from .errors import on_domain_error, on_http_error, on_unexpected, on_validation_error
 from .idempotency import IdempotencyMiddleware
 
@@ -62,6 +70,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     api = APIRouter(prefix="/api/v1")
     api.include_router(routes_config.router)
     api.include_router(routes_agents.router)
+    api.include_router(routes_queues.router)
     api.include_router(routes_access.router)
     api.include_router(routes_dids.router)
     api.include_router(routes_calls.router)
