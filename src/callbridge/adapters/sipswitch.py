@@ -115,6 +115,7 @@ class _Leg:
     ringing_sent: bool = False
     # incoming
     request: SipRequest | None = None
+    incoming_key: tuple[str, str] | None = None  # (call-id, From tag) in SipSwitch._incoming
     offer: RemoteMedia | None = None
     ok: SipResponse | None = None
     ok_timer: TimerHandle | None = None
@@ -277,12 +278,15 @@ class SipSwitch:
             del self._by_dialog[leg.dialog.key]
             if leg.dialog.state is not DialogState.TERMINATED:
                 leg.dialog.terminate()
-        for key, value in list(self._incoming.items()):
-            if value is leg:
-                del self._incoming[key]
+        self._drop_incoming(leg)
         if leg.address is not None:
             leg.address = None
             self._spawn(self._release(leg.leg_id))
+
+    def _drop_incoming(self, leg: _Leg) -> None:
+        key = leg.incoming_key
+        if key is not None and self._incoming.get(key) is leg:
+            del self._incoming[key]
 
     async def _release(self, leg_id: str) -> None:
         try:
@@ -477,6 +481,7 @@ class SipSwitch:
             destination=source,
             dialog=dialog,
             request=request,
+            incoming_key=(call_id, from_tag),
             offer=offer,
         )
         self._legs[leg_id] = leg
@@ -523,7 +528,7 @@ class SipSwitch:
         self.endpoint.reply(request, ok, source)
         dialog.confirm()
         leg.state = _State.ANSWERED
-        self._incoming = {k: v for k, v in self._incoming.items() if v is not leg}
+        self._drop_incoming(leg)
         leg.ok_deadline = self.clock.monotonic() + 64 * self.client.t1
         leg.ok_interval = self.client.t1
         leg.ok_timer = self.clock.call_later(leg.ok_interval, lambda: self._resend_ok(leg))
