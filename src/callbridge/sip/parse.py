@@ -557,6 +557,8 @@ def _canonical(start: str, headers: list[_Header], body: bytes) -> bytes:
 
 
 def _tidy_via(value: str) -> str:
+    if "\t" not in value and value.count(" ") == 1:
+        return value  # the one space is the one after the transport: nothing to tidy
     match = _VIA_PARTS_RE.fullmatch(value)
     if match is None or '"' in value:
         return value
