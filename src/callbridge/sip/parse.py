@@ -271,13 +271,30 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[list[_Header], st
         if colon == -1:
             return headers, "header line without a colon"
         name = line[:colon].rstrip(" \t")
-        if not _TOKEN_RE.fullmatch(name):
+        canonical = _header_name(name)
+        if canonical is None:
             return headers, "malformed header name"
         if len(headers) >= max_headers:
             return headers, f"more than {max_headers} header fields"
         value = line[colon + 1 :].strip(" \t")
-        headers.append(_Header(expand_compact_header(name).lower(), value, name))
+        headers.append(_Header(canonical, value, name))
     return headers, None
+
+
+_NAMES: dict[str, str | None] = {}  # header name as received -> canonical, None if malformed
+_NAMES_CAP: Final = 1024  # names seen first are cached; junk from a flood cannot grow it
+
+
+def _header_name(name: str) -> str | None:
+    """The lower-case, expanded name of a header (None when the name is not a token)."""
+    try:
+        return _NAMES[name]
+    except KeyError:
+        pass
+    canonical = expand_compact_header(name).lower() if _TOKEN_RE.fullmatch(name) else None
+    if len(_NAMES) < _NAMES_CAP:
+        _NAMES[name] = canonical
+    return canonical
 
 
 def _values(headers: list[_Header], name: str) -> list[str]:
