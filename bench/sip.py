@@ -48,6 +48,7 @@ import math
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -65,8 +66,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 SCENARIOS = BENCH / "sipp"
 HOST = "127.0.0.1"
-SERVER_CPU = 0
-LOAD_CPU = 1
+SERVER_CPU = 0  # --server-cpu
+LOAD_CPU = 1  # --load-cpu
+SATURATED = 0.8  # server CPU use below which a failing step is blamed on the load generator
 RATES = [50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
 P99_TARGET_MS = 200.0
 TARGET_CPS = 300
@@ -132,6 +134,20 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         ProcessLookupError, PermissionError
     ):  # children that outlived the leader (Kamailio's workers)
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def first_errors(path: Path) -> str:
+    """The first failure SIPp logged (its error log also notes every expected recv timeout)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    events = [
+        e.strip().replace("\n", " / ")
+        for e in re.split(r"\n(?=\d{4}-\d\d-\d\d\t)", text)  # each event starts with its date
+        if e.strip() and "jumping to label" not in e and "following events" not in e
+    ]
+    return events[0] if events else ""
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -385,9 +401,11 @@ def run_step(
         and step.p99_ms < P99_TARGET_MS
     )
     if not step.passed:
-        errors = tail(step_dir / "uac_errors.log", 5) or tail(step_dir / "uas_errors.log", 5)
+        errors = first_errors(step_dir / "uac_errors.log") or first_errors(
+            step_dir / "uas_errors.log"
+        )
         if errors:
-            step.note += " | " + errors.replace("\n", " / ")[:300]
+            step.note += " | " + errors[:300]
     return step
 
 
@@ -397,7 +415,8 @@ class Result:
     steps: list[Step] = field(default_factory=list)
     max_rate: int = 0
     best: Step | None = None
-    capped: bool = False  # passed the top rate tried: the figure is a lower bound
+    capped: bool = False  # the figure is a lower bound (see limit)
+    limit: str = ""  # what stopped the stepping
 
 
 def step_through(
@@ -424,9 +443,17 @@ def step_through(
                 result.max_rate, result.best = rate, step
                 break
         if not passed:
+            failing = result.steps[-1]
+            if failing.server_cpu < SATURATED:
+                # the server had CPU to spare: SIPp (both sides on one core) was the limit
+                result.capped = True
+                result.limit = f"load generator (server CPU {failing.server_cpu:.2f} at {rate}/s)"
+            else:
+                result.limit = f"server (CPU {failing.server_cpu:.2f} at {rate}/s)"
             break
     else:
         result.capped = bool(rates) and result.max_rate == rates[-1]
+        result.limit = "top step passed"
     return result
 
 
@@ -577,6 +604,8 @@ def main() -> int:
     parser.add_argument("--skip-kamailio", action="store_true")
     parser.add_argument("--kamailio-from-bottom", action="store_true")
     parser.add_argument("--kamailio-children", type=int, default=2, help="UDP workers (2)")
+    parser.add_argument("--server-cpu", type=int, default=SERVER_CPU, help="CPU of the server (0)")
+    parser.add_argument("--load-cpu", type=int, default=LOAD_CPU, help="CPU of the two SIPps (1)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--callbridge-cmd",
@@ -585,6 +614,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     duration = args.duration or (5.0 if args.quick else 30.0)
+    global SERVER_CPU, LOAD_CPU
+    SERVER_CPU, LOAD_CPU = args.server_cpu, args.load_cpu
 
     if shutil.which("sipp") is None:
         print(f"sipp (SIPp) is not installed: {INSTALL_HINT}", file=sys.stderr)
@@ -669,12 +700,14 @@ def main() -> int:
         else:
             print(
                 f"{name}: max {bound}{result.max_rate} calls/s with zero failed calls,"
-                f" INVITE->200 p99 {best.p99_ms:.0f} ms, server CPU {best.server_cpu:.2f},"
-                f" load {best.load1:.2f}"
+                f" INVITE->200 p99 {best.p99_ms:.0f} ms, server CPU {best.server_cpu:.2f}"
+                f" ({best.cpu_ms_per_call:.2f} ms per call), load {best.load1:.2f};"
+                f" limited by: {result.limit}"
             )
         summary[name] = {
             "max_calls_per_s": result.max_rate,
             "lower_bound": result.capped,
+            "limit": result.limit,
             "best": asdict(best) if best is not None else None,
             "steps": [asdict(s) for s in result.steps],
         }
@@ -684,9 +717,17 @@ def main() -> int:
         print(f"target >= {TARGET_CPS} calls/s on one core: {verdict}")
     if cb is not None and kam is not None and kam.max_rate:
         ratio = cb.max_rate / kam.max_rate
-        bound = " (Kamailio passed every step: an upper bound)" if kam.capped else ""
-        print(f"ratio callbridge / Kamailio: {ratio:.2f}{bound}")
+        bound = " (Kamailio's figure is a lower bound: an upper bound)" if kam.capped else ""
+        print(f"ratio callbridge / Kamailio, max calls/s: {ratio:.2f}{bound}")
         summary["ratio"] = round(ratio, 3)
+        if cb.best is not None and kam.best is not None and cb.best.cpu_ms_per_call:
+            cpu_ratio = kam.best.cpu_ms_per_call / cb.best.cpu_ms_per_call
+            print(
+                f"ratio callbridge / Kamailio, calls per CPU-second at their best steps:"
+                f" {cpu_ratio:.3f} ({cb.best.cpu_ms_per_call:.2f} vs"
+                f" {kam.best.cpu_ms_per_call:.2f} ms of CPU per call)"
+            )
+            summary["cpu_ratio"] = round(cpu_ratio, 4)
     print(json.dumps(summary, default=str))
     return 0
 
