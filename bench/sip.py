@@ -257,7 +257,7 @@ class Step:
     p99_ms: float = math.nan
     max_ms: float = math.nan
     answered_per_s: float = 0.0
-    server_cpu: float = 0.0  # the server's CPU use over the step, 1.0 = one core busy
+    server_cpu: float = 0.0  # the server's CPU use while the load is offered, 1.0 = one core
     cpu_ms_per_call: float = 0.0  # the server's CPU time per offered call
     passed: bool = False
     note: str = ""
@@ -347,12 +347,22 @@ def run_step(
         if uas.poll() is not None:
             raise RuntimeError(f"the SIPp UAS exited at once:\n{tail(step_dir / 'uas.out')}")
         cpu0, t0 = group_cpu(target.pgid), time.monotonic()
-        uac = subprocess.run(
-            uac_cmd, stdout=uac_out, stderr=subprocess.STDOUT, cwd=step_dir, timeout=guard + 30
-        )
-        wall = time.monotonic() - t0
+        uac = subprocess.Popen(uac_cmd, stdout=uac_out, stderr=subprocess.STDOUT, cwd=step_dir)
+        # the server's CPU use while the load is offered (the first hold_ms, when calls only
+        # start, and the last, when they only end, left out), and per call over the whole step
+        hold = hold_ms / 1000
+        time.sleep(hold)
+        cpu1, t1 = group_cpu(target.pgid), time.monotonic()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            uac.wait(max(0.0, t0 + duration - t1))
+        cpu2, t2 = group_cpu(target.pgid), time.monotonic()
+        try:
+            uac.wait(guard + 30)
+        except subprocess.TimeoutExpired:
+            uac.kill()
+            uac.wait()
         used = group_cpu(target.pgid) - cpu0
-        step.server_cpu = round(used / wall, 2) if wall > 0 else 0.0
+        step.server_cpu = round((cpu2 - cpu1) / (t2 - t1), 2) if t2 > t1 else 0.0
         step.cpu_ms_per_call = round(used * 1000 / calls, 3)
         try:
             uas.wait(15)
@@ -594,6 +604,7 @@ def parse_rates(text: str) -> list[int]:
 
 
 def main() -> int:
+    global SERVER_CPU, LOAD_CPU
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 s per step (smoke run)")
     parser.add_argument("--duration", type=float, help="seconds per step (default 30)")
@@ -614,7 +625,6 @@ def main() -> int:
     )
     args = parser.parse_args()
     duration = args.duration or (5.0 if args.quick else 30.0)
-    global SERVER_CPU, LOAD_CPU
     SERVER_CPU, LOAD_CPU = args.server_cpu, args.load_cpu
 
     if shutil.which("sipp") is None:
