@@ -24,7 +24,7 @@ Kamailio
     ``bench/kamailio.cfg``: tm/sl/rr/maxfwd/pv/siputils only; every INVITE is record-routed and
     relayed statefully (``t_relay``) to the UAS, so ACK and BYE pass through it too.
 
-The rate is stepped (50, 100, 200, 300, 400, 500, 600, 800 ... calls/s); each step offers
+The rate is stepped (50, 100, 200, 300, 350, 400, 450, 500, 600, 800 ... calls/s); each step offers
 ``rate x duration`` calls open-loop (``-r``). A step passes when every call succeeded on both
 SIPp sides (no failed call of any kind: timeout, unexpected message, retransmission limit) and
 the INVITE->200 p99 is under 200 ms. INVITE->200 is SIPp response-time counter 1, started when
@@ -69,7 +69,7 @@ HOST = "127.0.0.1"
 SERVER_CPU = 0  # --server-cpu
 LOAD_CPU = 1  # --load-cpu
 SATURATED = 0.8  # server CPU use below which a failing step is blamed on the load generator
-RATES = [50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
+RATES = [50, 100, 200, 300, 350, 400, 450, 500, 600, 800, 1000, 1500, 2000, 2500, 3000, 4000]
 P99_TARGET_MS = 200.0
 TARGET_CPS = 300
 EXTENSION = "112"
@@ -342,6 +342,7 @@ def run_step(
     uas = subprocess.Popen(
         uas_cmd, stdout=uas_out, stderr=subprocess.STDOUT, cwd=step_dir, start_new_session=True
     )
+    uac: subprocess.Popen[bytes] | None = None
     try:
         time.sleep(0.5)  # let the UAS bind
         if uas.poll() is not None:
@@ -369,6 +370,9 @@ def run_step(
         except subprocess.TimeoutExpired:
             step.note = "UAS did not see every call"
     finally:
+        if uac is not None and uac.poll() is None:  # interrupted
+            uac.kill()
+            uac.wait()
         stop_group(uas, 5)
         uas_out.close()
         uac_out.close()
