@@ -459,9 +459,13 @@ def step_through(
         if not passed:
             failing = result.steps[-1]
             if failing.server_cpu < SATURATED:
-                # the server had CPU to spare: SIPp (both sides on one core) was the limit
+                # the server did not use its whole CPU: SIPp (both sides on one core) was the
+                # limit, or another process took part of the server's CPU (a shared machine)
                 result.capped = True
-                result.limit = f"load generator (server CPU {failing.server_cpu:.2f} at {rate}/s)"
+                result.limit = (
+                    f"not the server's CPU use ({failing.server_cpu:.2f} at {rate}/s): the load"
+                    " generator, or another process on the server's CPU"
+                )
             else:
                 result.limit = f"server (CPU {failing.server_cpu:.2f} at {rate}/s)"
             break
