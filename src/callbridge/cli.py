@@ -300,7 +300,7 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
     demo_data: dict[str, Any] = {}
 
     def started() -> None:
-        tune_gc()
+        tune_gc(sip=container.sip is not None)
         click.echo(f"callbridge listening on {listen_url}")
         if container.sip is not None:
             sip_host = _sip_address(settings.sip_public_host or sip_client_host(settings.sip_host))

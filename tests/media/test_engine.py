@@ -146,6 +146,21 @@ async def test_conference_mix_minus_and_kick(
     assert hears(b.audio(mb), A) and absent(b.audio(mb), C)
 
 
+async def test_a_leg_left_alone_in_its_bridge_gets_no_packets(
+    engine: EmbeddedMediaEngine, phone: PhoneFactory
+) -> None:
+    a = await phone("a", A)
+    await phone("b", B)
+    await engine.connect("br", ["a", "b"])
+    await engine.release("b")  # its peer hung up: the core hangs A up next
+    (ma,) = await window(a)
+    assert a.packets(ma) == []
+    await phone("c", C)  # a new peer joins: the relay resumes
+    await engine.connect("br", ["c"])
+    (ma,) = await window(a)
+    assert hears(a.audio(ma), C) and packet_rate_ok(len(a.packets(ma)))
+
+
 async def test_music_for_a_leg_outside_any_bridge(
     engine: EmbeddedMediaEngine, phone: PhoneFactory
 ) -> None:

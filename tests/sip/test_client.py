@@ -288,7 +288,7 @@ async def test_non_2xx_final_is_acked_with_the_invite_branch_and_re_acked(
     endpoint.feed(busy)
     await settle()
     assert len(endpoint.requests("ACK")) == 3
-    assert tx._queue.qsize() == 2  # 100 and the one 486
+    assert len(tx._delivered) == 2  # 100 and the one 486
     await advance(clock, 32)  # Timer D
     assert state_of(tx) is TransactionState.TERMINATED
     endpoint.feed(busy)  # now a stray
@@ -341,7 +341,7 @@ async def test_2xx_is_delivered_and_retransmissions_get_the_stored_ack(
     endpoint.feed(ok)
     await settle()
     assert endpoint.requests("ACK") == [ack, ack, ack]
-    assert tx._queue.qsize() == 1  # delivered once
+    assert len(tx._delivered) == 1  # delivered once
     await advance(clock, 32)  # Timer M
     assert state_of(tx) is TransactionState.TERMINATED
     endpoint.feed(ok)
@@ -395,6 +395,10 @@ async def test_async_iteration_yields_provisionals_then_the_final(
     assert got == [100, 180, 183, 200]
     assert seen == [100, 180, 183]
     assert (await tx.final()).status_code == 200
+    # the TU's callback is let go with the final (the transaction lingers 64*T1 after a 2xx)
+    assert tx.on_provisional is None
+    # a second iteration, started late, still sees every response
+    assert [response.status_code async for response in tx] == [100, 180, 183, 200]
 
 
 # --- CANCEL --------------------------------------------------------------------------------------

@@ -365,19 +365,51 @@ async def test_inbound_trunk_call_to_an_extension(clean: Rig) -> None:
     assert (await rig.stack.cdr(call["id"]))["cause"] == "normal"
 
 
-async def test_inbound_trunk_call_to_a_queue_hears_music(clean: Rig) -> None:
+async def set_presence(rig: Rig, extension: str, name: str) -> None:
+    """Set an agent's presence; the same presence again (409) is fine."""
+    ext_id = rig.stack.extensions[extension]
+    r = await rig.stack.http.put(
+        f"/api/v1/tenants/{rig.stack.tenant}/agents/{ext_id}/state",
+        json={"name": name},
+        headers=rig.stack.auth,
+    )
+    assert r.status_code in (200, 409), r.text
+
+
+async def test_inbound_trunk_call_to_a_queue_hears_music_until_an_agent_is_ready(
+    clean: Rig,
+) -> None:
+    """Queue 386 (members 112-114): with every agent away the caller waits hearing music; when
+    112 goes Ready the ACD rings its phone, baresip answers, and the two hear each other."""
     rig = clean
-    async with captured(rig) as capture:
-        trunk = await rig.customer_uac("386")
-        calls = await rig.stack.wait_calls("queued")
-        window = await listen(1.5)
-        await rig.stack.api("POST", f"/calls/{calls[0]['id']}/kill")
-        await trunk.done()
-        wire = await capture.stop()
-    report(wire, rig, trunk, window, "queued on 386")
-    assert_music(wire.flow(rig.engine, rig.sipp_ports(trunk), *window))
-    assert_flowing(wire.flow(rig.sipp_ports(trunk), rig.engine, *window))
-    assert rig.byes(wire) == [trunk.port]
+    agent = rig.agents["112"]
+    for ext in ("112", "113", "114"):
+        await set_presence(rig, ext, "Coffee Break")
+    try:
+        async with captured(rig) as capture:
+            trunk = await rig.customer_uac("386")
+            calls = await rig.stack.wait_calls("queued")
+            waiting = await listen(1.5)
+            mark = agent.mark()
+            await set_presence(rig, "112", "Ready")
+            await agent.wait_event("CALL_ESTABLISHED", mark)
+            await rig.stack.wait_bridged(calls[0]["id"], 2)
+            talking = await listen(1.5)
+            await rig.stack.api("POST", f"/calls/{calls[0]['id']}/kill")
+            await trunk.done()
+            wire = await capture.stop()
+    finally:
+        for ext in ("112", "113", "114"):
+            await set_presence(rig, ext, "Ready")
+    report(wire, rig, trunk, waiting, "queued on 386, nobody ready")
+    report(wire, rig, trunk, talking, "112 ready: offered, answered")
+    to_trunk = rig.sipp_ports(trunk)
+    assert_music(wire.flow(rig.engine, to_trunk, *waiting))
+    assert_flowing(wire.flow(to_trunk, rig.engine, *waiting))
+    assert_stopped(wire.flow(rig.engine, rig.agent_ports("112"), *waiting))
+    assert_hears(wire.flow(rig.engine, to_trunk, *talking), "112")
+    assert_hears(wire.flow(rig.engine, rig.agent_ports("112"), *talking), "customer")
+    assert sorted(rig.byes(wire)) == sorted([trunk.port, agent.sip_port])
 
 
 @pytest.mark.parametrize(

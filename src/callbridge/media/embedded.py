@@ -472,7 +472,9 @@ class EmbeddedMediaEngine:
                 continue
             if leg.hears_music:
                 leg.mode = Mode.MUSIC
-            elif bridge is None:
+            elif bridge is None or len(bridge.legs) < 2:
+                # alone in its bridge only until the core hangs it up too (its peer just left):
+                # generating silence for it would only cost CPU when the core is behind
                 leg.mode = Mode.NONE
             elif len(bridge.legs) == 2 and peer(leg).audible:
                 leg.mode = Mode.RELAY

@@ -26,7 +26,7 @@ MASK32: Final = 0xFFFFFFFF
 class Mode(Enum):
     """What a leg hears."""
 
-    NONE = "none"  # no packets: not in a bridge, no music
+    NONE = "none"  # no packets: not in a bridge (or alone in one), no music
     MUSIC = "music"  # held, or music started
     RELAY = "relay"  # its one peer's packets, forwarded as they arrive
     MIX = "mix"  # the tick's mix-minus of the other audible legs (silence if none)

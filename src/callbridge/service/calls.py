@@ -158,36 +158,119 @@ class CallService:
         )
 
     async def _run_pump(self) -> None:
-        """Handle switch events in arrival order, committing what piled up in one transaction.
+        """Handle switch events in arrival order, committing each batch in one transaction.
 
-        Under load the inbox holds events of many calls; each call's events are applied to one
-        draft under its lock and all drafts are committed together (group commit), which keeps
-        the durable path from limiting throughput. An ``INCOMING`` event is handled on its own.
+        Under load the inbox holds events of many calls, new ones (``INCOMING``) among them;
+        everything that piled up (up to ``PUMP_BATCH`` events) is handled as one batch
+        (:meth:`_handle_batch`) and committed together (group commit), which keeps the durable
+        path from limiting throughput. A batch that fails to commit is retried call by call.
         """
         while True:
             events = [await self._inbox.get()]
             while len(events) < PUMP_BATCH and not self._inbox.empty():
                 events.append(self._inbox.get_nowait())
             try:
-                segment: list[SwitchEvent] = []
-                for event in events:
-                    if event.kind is SwitchEventKind.INCOMING:
-                        await self._on_switch_events(segment)
-                        segment = []
-                        await self._guarded(self._on_incoming(event), event)
-                    else:
-                        segment.append(event)
-                await self._on_switch_events(segment)
+                await self._handle_batch(events)
+            except Exception:
+                log.exception("switch events %s failed", [(e.kind, e.leg_id) for e in events])
             finally:
                 for _ in events:
                     self._inbox.task_done()
 
-    @staticmethod
-    async def _guarded(work: Awaitable[None], event: SwitchEvent) -> None:
+    async def _handle_batch(self, events: list[SwitchEvent]) -> None:
+        """Apply ``events`` in order, one draft per call, under the calls' locks; commit.
+
+        The locks of the calls already known are taken up front, in sorted order (as a command
+        that needs two calls takes them); a call created by an ``INCOMING`` event of the batch
+        is new, so nobody else can wait for its lock. Its customer leg is mapped to it at once,
+        so that a later event of the batch for that leg (a CANCEL) finds the call's draft.
+        The events of one call are all or nothing, as if the call's draft had been committed
+        just before its first failing event: a draft that failed is put back as it was before
+        (a new call as it was created), and the call's later events in the batch are skipped.
+        """
+        known = {
+            call_id
+            for event in events
+            if event.kind is not SwitchEventKind.INCOMING
+            and (call_id := self.leg_call.get(event.leg_id)) is not None
+        }
+        drafts: dict[str, _Draft] = {}
+        created: dict[str, tuple[Call, int] | None] = {}  # new call -> snapshot before events
+        failed: set[str] = set()
+        async with contextlib.AsyncExitStack() as held:
+            locked = set(known)
+            for call_id in sorted(known):
+                await held.enter_async_context(self._locks(call_id))
+            for event in events:
+                if event.kind is SwitchEventKind.INCOMING:
+                    draft = await self._guarded_incoming(event, held)
+                    if draft is not None:
+                        drafts[draft.call.id] = draft
+                        created[draft.call.id] = None
+                        locked.add(draft.call.id)
+                    continue
+                call_id = self.leg_call.get(event.leg_id)
+                if call_id is None:
+                    log.debug(
+                        "switch event %s for unknown leg %s ignored", event.kind, event.leg_id
+                    )
+                    continue
+                if call_id in failed:
+                    continue
+                if call_id not in locked:  # not known when the batch started (defensive)
+                    await held.enter_async_context(self._locks(call_id))
+                    locked.add(call_id)
+                draft = drafts.get(call_id)
+                if draft is None:
+                    live = self.calls.get(call_id)
+                    if live is None:
+                        continue
+                    draft = drafts[call_id] = _Draft(_clone(live))
+                elif call_id in created and created[call_id] is None:
+                    created[call_id] = (_clone(draft.call), len(draft.events))
+                try:
+                    await self._apply_switch_event(draft, event)
+                except Exception:
+                    log.exception("call %s: switch event %s failed", call_id, event.kind)
+                    failed.add(call_id)
+                    self._drop_draft(call_id, drafts, created)
+            await self._commit_batch([d for d in drafts.values() if d.events])
+
+    def _drop_draft(
+        self, call_id: str, drafts: dict[str, _Draft], created: dict[str, tuple[Call, int] | None]
+    ) -> None:
+        """Undo what a failed switch event did to a call's draft (see :meth:`_handle_batch`)."""
+        draft = drafts.pop(call_id)
+        if call_id not in created:
+            live = self.calls.get(call_id)
+            if live is not None:
+                self._install(live)  # undo parking reservations made for the dropped draft
+            return
+        snapshot = created[call_id]
+        assert snapshot is not None  # a new call's first event takes the snapshot
+        call, n_events = snapshot
+        lot = self._lot(call.tenant_id)
+        for slot, parked in list(lot.slots.items()):
+            if parked.call_id == call_id:
+                lot.release(slot)
+        drafts[call_id] = _Draft(call, draft.events[:n_events])
+
+    async def _commit_batch(self, drafts: list[_Draft]) -> None:
+        """Commit drafts together; if that fails, each on its own (a failure is logged)."""
+        if not drafts:
+            return
         try:
-            await work
+            await self._commit_many(drafts)
+            return
         except Exception:
-            log.exception("switch event %s for leg %s failed", event.kind, event.leg_id)
+            if len(drafts) == 1:
+                log.exception("call %s: commit failed", drafts[0].call.id)
+                return
+        for draft in drafts:
+            try:
+                await self._commit_many([draft])
+            except Exception:
+                log.exception("call %s: commit failed", draft.call.id)
 
     # ------------------------------------------------------------------ reads
 
@@ -470,7 +553,20 @@ class CallService:
         self._incoming[leg_id] = (tenant_id, call_id, dialled)
         return call_id
 
-    async def _on_incoming(self, event: SwitchEvent) -> None:
+    async def _guarded_incoming(
+        self, event: SwitchEvent, held: contextlib.AsyncExitStack
+    ) -> _Draft | None:
+        try:
+            return await self._on_incoming(event, held)
+        except Exception:
+            log.exception("switch event %s for leg %s failed", event.kind, event.leg_id)
+            self.leg_call.pop(event.leg_id, None)
+            return None
+
+    async def _on_incoming(
+        self, event: SwitchEvent, held: contextlib.AsyncExitStack
+    ) -> _Draft | None:
+        """A new inbound call: its draft (committed by the caller), holding its lock in ``held``."""
         hint = self._incoming.pop(event.leg_id, None)
         from_number, to_number = event.from_number or "", event.to_number or ""
         # (#3) a DID names its tenant and the number (extension or queue) to ring in it
@@ -479,7 +575,7 @@ class CallService:
         if tenant_id is None:
             log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
             await self.core.switch.hangup(event.leg_id, HangupCause.UNALLOCATED)  # (#3) 404
-            return
+            return None
         now = self.core.clock.now()
         call = Call(
             id=call_id,
@@ -500,26 +596,29 @@ class CallService:
             role=LegRole.CUSTOMER,
         )
         draft = _Draft(call, [call.created_event()])
-        async with self._locks(call.id):
-            draft.emit(call.add_leg(customer))
-            await self.core.switch.accept(customer.id, call.id, tenant_id)
-            try:
-                target = self.resolve(tenant_id, dialled)  # (#3)
-                await self._route_to(draft, customer, target)
-            except (NotFound, Invalid) as exc:
-                log.info("call %s tenant %s rejected: %s", call.id, tenant_id, exc.message)
-                await self._hangup_leg(draft, customer.id, HangupCause.REJECTED)
-                await self._cascade(draft, HangupCause.REJECTED)
-            except SwitchError as exc:
-                # The switch could not route it (no free RTP port, ...): refuse the caller rather
-                # than leave it ringing. A leg being dialled was refused by the switch: gone too.
-                log.warning("call %s tenant %s failed: %s", call.id, tenant_id, exc)
-                for leg in draft.call.live_legs():
-                    if leg.id != customer.id:
-                        draft.emit(draft.call.leg_hungup(leg.id, HangupCause.FAILED, now))
-                await self._hangup_leg(draft, customer.id, HangupCause.FAILED)
-                await self._cascade(draft, HangupCause.FAILED)
-            await self._commit(draft)
+        await held.enter_async_context(self._locks(call.id))
+        draft.emit(call.add_leg(customer))
+        # Known before the batch is committed: a later event of the batch for this leg (a
+        # CANCEL) applies to this draft.
+        self.leg_call[customer.id] = call.id
+        await self.core.switch.accept(customer.id, call.id, tenant_id)
+        try:
+            target = self.resolve(tenant_id, dialled)  # (#3)
+            await self._route_to(draft, customer, target)
+        except (NotFound, Invalid) as exc:
+            log.info("call %s tenant %s rejected: %s", call.id, tenant_id, exc.message)
+            await self._hangup_leg(draft, customer.id, HangupCause.REJECTED)
+            await self._cascade(draft, HangupCause.REJECTED)
+        except SwitchError as exc:
+            # The switch could not route it (no free RTP port, ...): refuse the caller rather
+            # than leave it ringing. A leg being dialled was refused by the switch: gone too.
+            log.warning("call %s tenant %s failed: %s", call.id, tenant_id, exc)
+            for leg in draft.call.live_legs():
+                if leg.id != customer.id:
+                    draft.emit(draft.call.leg_hungup(leg.id, HangupCause.FAILED, now))
+            await self._hangup_leg(draft, customer.id, HangupCause.FAILED)
+            await self._cascade(draft, HangupCause.FAILED)
+        return draft
 
     def _route(self, to_number: str) -> tuple[str | None, str]:
         """(#3) The tenant of an inbound call and the number to resolve in it: the DID table
@@ -587,38 +686,6 @@ class CallService:
         return d.call
 
     # ------------------------------------------------------------------ switch events
-
-    async def _on_switch_events(self, events: list[SwitchEvent]) -> None:
-        groups: dict[str, list[SwitchEvent]] = {}
-        for event in events:
-            call_id = self.leg_call.get(event.leg_id)
-            if call_id is None:
-                log.debug("switch event %s for unknown leg %s ignored", event.kind, event.leg_id)
-                continue
-            groups.setdefault(call_id, []).append(event)
-        if not groups:
-            return
-        async with contextlib.AsyncExitStack() as held:
-            for call_id in sorted(groups):
-                await held.enter_async_context(self._locks(call_id))
-            drafts: list[_Draft] = []
-            for call_id, group in groups.items():
-                live = self.calls.get(call_id)
-                if live is None:
-                    continue
-                draft = _Draft(_clone(live))
-                try:
-                    for event in group:
-                        await self._apply_switch_event(draft, event)
-                except Exception:
-                    log.exception(
-                        "call %s: switch events %s failed", call_id, [e.kind for e in group]
-                    )
-                    self._install(live)
-                    continue
-                if draft.events:
-                    drafts.append(draft)
-            await self._commit_many(drafts)
 
     async def _apply_switch_event(self, draft: _Draft, event: SwitchEvent) -> None:
         call, now = draft.call, self.core.clock.now()

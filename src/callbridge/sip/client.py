@@ -234,7 +234,10 @@ class ClientTransaction:
         #: The CANCEL transaction once sent (INVITE only).
         self.cancel_transaction: ClientTransaction | None = None
         self._client = client
-        self._queue: asyncio.Queue[SipResponse] = asyncio.Queue()
+        # What ``async for`` yields: every response delivered so far, and a future that an
+        # iteration waiting for the next one parks on (made only when someone waits).
+        self._delivered: list[SipResponse] = []
+        self._more: asyncio.Future[None] | None = None
         self._final: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
         self._retransmit: TimerHandle | None = None
         self._timeout: TimerHandle | None = None
@@ -267,11 +270,23 @@ class ClientTransaction:
         return self._responses()
 
     async def _responses(self) -> AsyncIterator[SipResponse]:
+        index = 0
         while True:
-            response = await self._queue.get()
+            while index >= len(self._delivered):
+                if self._more is None or self._more.done():
+                    self._more = asyncio.get_running_loop().create_future()
+                await self._more
+            response = self._delivered[index]
+            index += 1
             yield response
             if response.status_code >= 200:
                 return
+
+    def _deliver(self, response: SipResponse) -> None:
+        self._delivered.append(response)
+        more, self._more = self._more, None
+        if more is not None and not more.done():
+            more.set_result(None)
 
     # --- driven by SipClient ---------------------------------------------------------------------
 
@@ -331,7 +346,7 @@ class ClientTransaction:
                 self._client._send_cancel(self)
             if self.on_provisional is not None:
                 self.on_provisional(response)
-            self._queue.put_nowait(response)
+            self._deliver(response)
             return
         if self.state is TransactionState.COMPLETED:
             if self._ack is not None:  # retransmitted non-2xx final: ACK it again
@@ -366,9 +381,13 @@ class ClientTransaction:
         self._linger = self._client.clock.call_later(linger, self._terminate)
 
     def _deliver_final(self, response: SipResponse) -> None:
-        self._queue.put_nowait(response)
+        self._deliver(response)
         if not self._final.done():
             self._final.set_result(response)
+        # No provisional is delivered after a final: drop the TU's callback now rather than
+        # keep what it refers to (a B2BUA's leg, its dialog...) alive while the transaction
+        # lingers for retransmissions (64*T1 after a 2xx).
+        self.on_provisional = None
 
     def _stop_timers(self) -> None:
         for timer in (self._retransmit, self._timeout):

@@ -44,9 +44,10 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aiosipua.headers import expand_compact_header
+from aiosipua.headers import MULTI_INSTANCE_HEADERS, CaseInsensitiveDict, expand_compact_header
 from aiosipua.message import MAX_HEADERS as LIBRARY_MAX_HEADERS
-from aiosipua.message import SipMessage, SipRequest, SipResponse
+from aiosipua.message import SipRequest, SipResponse
+from aiosipua.message import _split_multi_value as _library_split
 
 from callbridge.sip.responses import make_response
 
@@ -270,13 +271,30 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[list[_Header], st
         if colon == -1:
             return headers, "header line without a colon"
         name = line[:colon].rstrip(" \t")
-        if not _TOKEN_RE.fullmatch(name):
+        canonical = _header_name(name)
+        if canonical is None:
             return headers, "malformed header name"
         if len(headers) >= max_headers:
             return headers, f"more than {max_headers} header fields"
         value = line[colon + 1 :].strip(" \t")
-        headers.append(_Header(expand_compact_header(name).lower(), value, name))
+        headers.append(_Header(canonical, value, name))
     return headers, None
+
+
+_NAMES: dict[str, str | None] = {}  # header name as received -> canonical, None if malformed
+_NAMES_CAP: Final = 1024  # names seen first are cached; junk from a flood cannot grow it
+
+
+def _header_name(name: str) -> str | None:
+    """The lower-case, expanded name of a header (None when the name is not a token)."""
+    try:
+        return _NAMES[name]
+    except KeyError:
+        pass
+    canonical = expand_compact_header(name).lower() if _TOKEN_RE.fullmatch(name) else None
+    if len(_NAMES) < _NAMES_CAP:
+        _NAMES[name] = canonical
+    return canonical
 
 
 def _values(headers: list[_Header], name: str) -> list[str]:
@@ -292,6 +310,12 @@ def _first(headers: list[_Header], name: str) -> str | None:
 
 def split_header_values(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quoted strings and ``<...>``."""
+    # Fast paths (the same result as the scan below): most values hold no comma at all, and
+    # without quotes or angle brackets every comma separates.
+    if "," not in value:
+        return [value.strip(" \t")]
+    if '"' not in value and "<" not in value:
+        return [part.strip(" \t") for part in value.split(",")]
     parts: list[str] = []
     current: list[str] = []
     depth = 0
@@ -409,12 +433,13 @@ def _judge_response(
             errors.append((f"missing {name} header", 400))
     if errors:
         return ParseFailure(errors[0][0], None, call_id)
-    message = SipMessage.parse(
-        _canonical(f"SIP/2.0 {match.group(2)} {match.group(3) or ''}", headers, body)
+    response = SipResponse(
+        headers=_library_headers(headers),
+        body=body,
+        status_code=int(match.group(2)),
+        reason_phrase=(match.group(3) or "").strip(),
     )
-    if not isinstance(message, SipResponse):
-        return ParseFailure("parser disagreed on the message kind", None, call_id)
-    return ParsedResponse(message)
+    return ParsedResponse(response)
 
 
 def _judge_request(
@@ -476,9 +501,8 @@ def _judge_request(
             return ParseFailure(reason, None, call_id)
         return ParseFailure(reason, _reply(headers, status, reason, source), call_id)
 
-    message = SipMessage.parse(_canonical(start[: -len("SIP/2.0")] + "SIP/2.0", headers, body))
-    if not isinstance(message, SipRequest) or message.method != method:
-        return ParseFailure("parser disagreed on the message kind", None, call_id)
+    uri = start.split(" ")[1]  # the Request-Line is exactly three parts (checked above)
+    message = SipRequest(headers=_library_headers(headers), body=body, method=method, uri=uri)
     if source is not None:
         stamp_via(message, source)
     return ParsedRequest(message)
@@ -505,14 +529,40 @@ def _check_request_line(start: str) -> None:
             raise _Malformed("Request-URI carries escaped headers")
 
 
+def _library_headers(headers: list[_Header]) -> CaseInsensitiveDict:
+    """The checked header fields as aiosipua's own parser would store them.
+
+    Built directly (the message is not re-serialised and parsed a second time): the same names
+    (compact forms expanded, case as received), the same values in the same order, and the
+    multi-instance headers split on commas by the library's own splitter, exactly as
+    ``SipMessage.parse(_canonical(...))`` does (the tests check that they agree).
+    """
+    out = CaseInsensitiveDict()
+    for header in headers:
+        value = header.value
+        if header.name == "via":
+            value = ", ".join(_tidy_via(part) for part in split_header_values(value))
+        value = value.strip()
+        name = expand_compact_header(header.raw_name)
+        if header.name in MULTI_INSTANCE_HEADERS:
+            if "," in value:
+                for part in _library_split(value):
+                    out.append(name, part)
+            elif value:
+                out.append(name, value)
+        else:
+            out.append(name, value)
+    return out
+
+
 def _canonical(start: str, headers: list[_Header], body: bytes) -> bytes:
     """The checked message re-serialised for the library: unfolded lines, CRLF, tidy Vias.
 
-    The library then splits it exactly as we did. The caller passes the start line with an
-    upper-case ``SIP/2.0`` (RFC 3261 §7.1 makes it case-insensitive; aiosipua does not). Via
-    values are rewritten without the LWS that RFC 3261 allows around ``/``, ``;`` and ``=``
-    (aiosipua's ``parse_via`` misreads ``SIP / 2.0 / UDP``): the same value, and clients
-    match responses on it.
+    The reference for :func:`_library_headers` (``SipMessage.parse`` of this gives the same
+    message). The caller passes the start line with an upper-case ``SIP/2.0`` (RFC 3261 §7.1
+    makes it case-insensitive; aiosipua does not). Via values are rewritten without the LWS
+    that RFC 3261 allows around ``/``, ``;`` and ``=`` (aiosipua's ``parse_via`` misreads
+    ``SIP / 2.0 / UDP``): the same value, and clients match responses on it.
     """
     lines = [start]
     for header in headers:
@@ -524,6 +574,8 @@ def _canonical(start: str, headers: list[_Header], body: bytes) -> bytes:
 
 
 def _tidy_via(value: str) -> str:
+    if "\t" not in value and value.count(" ") == 1:
+        return value  # the one space is the one after the transport: nothing to tidy
     match = _VIA_PARTS_RE.fullmatch(value)
     if match is None or '"' in value:
         return value

@@ -51,6 +51,7 @@ class IncomingMixin(SwitchBase):
             destination=source,
             dialog=dialog,
             request=request,
+            incoming_key=(call_id, from_tag),
             offer=offer,
             phone=self._from_registered_phone(user_part(sender), source),
         )

@@ -61,7 +61,8 @@ class Leg:
     destination: Source | None = None
     dialog: Dialog | None = None
     address: MediaAddress | None = None
-    phone: bool = False  # dialled to a registered binding: hold re-INVITEs go to phones only
+    phone: bool = False  # a registered phone's leg: hold re-INVITEs go to phones only
+    incoming_key: tuple[str, str] | None = None  # (Call-ID, From tag) in SipSwitch._incoming
     # outgoing
     forks: list[Fork] = field(default_factory=list)
     winner: Fork | None = None
