@@ -387,7 +387,7 @@ async def _serve(settings: Settings, life: _Lifecycle) -> None:
     type=click.Choice(["simulated", "sip"]),
     default=_default("switch"),
     show_default=True,
-    help="Telephony switch: simulated, or sip (a SIP B2BUA with an embedded RTP engine; preview).",
+    help="Telephony switch: simulated, or sip (a SIP B2BUA with an embedded RTP engine).",
 )
 @click.option(
     "--sip-host",

@@ -94,5 +94,8 @@ class AgentLegs:
 
     def observed(self, extension_id: str) -> LegView | None:
         """The leg that decides the phone state (talking over held over ringing), if any."""
-        views = sorted(self.legs_of(extension_id), key=lambda v: (-_RANK[v.phone], v.leg_id))
-        return views[0] if views else None
+        # min, not sorted: this runs on every commit touching the extension, which may have
+        # many calls at once (a shared or trunk-like extension)
+        return min(
+            self.legs_of(extension_id), key=lambda v: (-_RANK[v.phone], v.leg_id), default=None
+        )
