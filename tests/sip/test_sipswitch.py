@@ -7,8 +7,9 @@ Needs ``sipp`` (Debian package ``sip-tester``); skipped without it, except under
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tests.sip.test_endpoint_sipp import error_logs, free_port, free_port_both, 
 from tests.sip.test_registrar import REALM, Phone, lookup
 
 from callbridge.adapters.clock import SystemClock
-from callbridge.adapters.sipswitch import SipSwitch, user_part
+from callbridge.adapters.sipswitch import HoldReinvite, SipSwitch, user_part
 from callbridge.domain.calls import HangupCause
 from callbridge.media.embedded import EmbeddedMediaEngine
 from callbridge.ports.switch import DialRequest, SwitchError, SwitchEvent, SwitchEventKind
@@ -61,13 +62,23 @@ class Stack:
         assert binding.source.port == port
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def open_stack(
+    tmp_path: Path,
+    *,
+    host: str = "127.0.0.1",
+    tcp: bool = False,
+    public_host: str = "",
+    hold_reinvite: HoldReinvite = HoldReinvite.PHONES,
+    username_for: Callable[[str, str], str | None] | None = None,
+) -> AsyncIterator[Stack]:
+    """The switch and everything under it on loopback (UDP, optionally TCP too), its events in
+    a queue; torn down in reverse order."""
     clock = SystemClock()
-    endpoint = SipEndpoint("127.0.0.1", 0, tcp=False)
+    endpoint = SipEndpoint(host, 0, udp=True, tcp=tcp)
     await endpoint.start()
-    client = SipClient(endpoint, clock, t1=0.1)
-    media = EmbeddedMediaEngine("127.0.0.1", clock=clock)
+    client = SipClient(endpoint, clock, t1=0.1, public_host=public_host)
+    media = EmbeddedMediaEngine(host, clock=clock, public_host=public_host)
     await media.start()
     registrar = Registrar(REALM, lookup, clock)
     switch = SipSwitch(
@@ -77,8 +88,10 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         registrar,
         clock,
         trunk=None,
-        username_for=lambda tenant, number: USERNAMES.get((tenant, number)),
+        username_for=username_for or (lambda tenant, number: USERNAMES.get((tenant, number))),
         recordings_dir=tmp_path,
+        public_host=public_host,
+        hold_reinvite=hold_reinvite,
     )
     events: asyncio.Queue[SwitchEvent] = asyncio.Queue()
     switch.set_listener(events.put_nowait)
@@ -90,6 +103,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await client.close()
         await media.stop()
         await endpoint.stop()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path) as opened:
+        yield opened
 
 
 async def start_sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:

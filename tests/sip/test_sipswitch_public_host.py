@@ -3,7 +3,6 @@ SDP), and the settings refuse a wildcard SIP host without one."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,53 +11,26 @@ import pytest
 from aiosipua.message import SipRequest
 from click.testing import CliRunner
 from pydantic import ValidationError
-from tests.sip.test_registrar import REALM, lookup
-from tests.sip.test_sipswitch import TENANT, RawPeer, Stack, invite_text, offer
+from tests.sip.test_sipswitch import TENANT, RawPeer, Stack, invite_text, offer, open_stack
 from tests.sip.test_sipswitch_indialog import ack, remote, reply, request_from
 
-from callbridge.adapters.clock import SystemClock
-from callbridge.adapters.sipswitch import HoldReinvite, SipSwitch
+from callbridge.adapters.sipswitch import HoldReinvite
 from callbridge.cli import main
-from callbridge.media.embedded import EmbeddedMediaEngine
-from callbridge.ports.switch import SwitchEvent
 from callbridge.settings import Settings
-from callbridge.sip.client import SipClient
-from callbridge.sip.endpoint import SipEndpoint
-from callbridge.sip.registrar import Registrar
 
 PUBLIC = "127.0.0.1"
 
 
 @pytest.fixture
 async def wildcard_stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    clock = SystemClock()
-    endpoint = SipEndpoint("0.0.0.0", 0, tcp=False)
-    await endpoint.start()
-    client = SipClient(endpoint, clock, t1=0.1, public_host=PUBLIC)
-    media = EmbeddedMediaEngine("0.0.0.0", clock=clock, public_host=PUBLIC)
-    await media.start()
-    registrar = Registrar(REALM, lookup, clock)
-    switch = SipSwitch(
-        endpoint,
-        client,
-        media,
-        registrar,
-        clock,
-        trunk=None,
-        username_for=lambda tenant, number: None,
+    async with open_stack(
+        tmp_path,
+        host="0.0.0.0",
         public_host=PUBLIC,
         hold_reinvite=HoldReinvite.ALL,  # the test's caller is not a registered phone
-    )
-    events: asyncio.Queue[SwitchEvent] = asyncio.Queue()
-    switch.set_listener(events.put_nowait)
-    await switch.start()
-    try:
-        yield Stack(endpoint, client, media, registrar, switch, events)
-    finally:
-        await switch.stop()
-        await client.close()
-        await media.stop()
-        await endpoint.stop()
+        username_for=lambda tenant, number: None,
+    ) as opened:
+        yield opened
 
 
 async def test_bound_to_0000_the_switch_advertises_its_public_host(

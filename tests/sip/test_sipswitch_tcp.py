@@ -9,56 +9,25 @@ from pathlib import Path
 
 import pytest
 from tests.sip.test_endpoint_sipp import free_port_both
-from tests.sip.test_registrar import REALM, Phone, lookup
+from tests.sip.test_registrar import Phone
 from tests.sip.test_sipswitch import (
     TENANT,
-    USERNAMES,
     Stack,
     dial,
     kill,
+    open_stack,
     sipp_done,
     start_sipp,
 )
 
-from callbridge.adapters.clock import SystemClock
-from callbridge.adapters.sipswitch import SipSwitch
 from callbridge.domain.calls import HangupCause
-from callbridge.media.embedded import EmbeddedMediaEngine
 from callbridge.ports.switch import SwitchEvent, SwitchEventKind
-from callbridge.sip.client import SipClient
-from callbridge.sip.endpoint import SipEndpoint
-from callbridge.sip.registrar import Registrar
 
 
 @pytest.fixture
 async def tcp_stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    clock = SystemClock()
-    endpoint = SipEndpoint("127.0.0.1", 0, udp=True, tcp=True)
-    await endpoint.start()
-    client = SipClient(endpoint, clock, t1=0.1)
-    media = EmbeddedMediaEngine("127.0.0.1", clock=clock)
-    await media.start()
-    registrar = Registrar(REALM, lookup, clock)
-    switch = SipSwitch(
-        endpoint,
-        client,
-        media,
-        registrar,
-        clock,
-        trunk=None,
-        username_for=lambda tenant, number: USERNAMES.get((tenant, number)),
-        recordings_dir=tmp_path,
-    )
-    events: asyncio.Queue[SwitchEvent] = asyncio.Queue()
-    switch.set_listener(events.put_nowait)
-    await switch.start()
-    try:
-        yield Stack(endpoint, client, media, registrar, switch, events)
-    finally:
-        await switch.stop()
-        await client.close()
-        await media.stop()
-        await endpoint.stop()
+    async with open_stack(tmp_path, tcp=True) as opened:
+        yield opened
 
 
 async def test_dial_a_phone_registered_over_tcp_answer_and_bye(
