@@ -60,7 +60,7 @@ async def test_a_listener_left_with_one_party_still_hears_it(
     engine: EmbeddedMediaEngine, phone: PhoneFactory
 ) -> None:
     a = await phone("a", A)
-    b = await phone("b", B)
+    await phone("b", B)
     s = await phone("s", S)
     await engine.set_audibility("s", [])
     await engine.connect("br", ["a", "b", "s"])
