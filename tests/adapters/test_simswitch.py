@@ -643,6 +643,38 @@ async def test_mute_is_not_heard_but_still_hears(sw: SimulatedSwitch, clock: Fak
     assert code_of(exc) == "leg_not_muted"
 
 
+async def test_audibility_listen_whisper_barge(sw: SimulatedSwitch, clock: FakeClock) -> None:
+    await answered(sw, clock, "agent", "cust", "sup")
+    await sw.set_audibility("sup", [])  # listen: set before joining, kept on joining
+    await sw.bridge("br", ["agent", "cust", "sup"], mixing=True)
+    assert sw.hears("sup") == {"agent", "cust"}
+    assert sw.hears("agent") == {"cust"}
+    assert sw.hears("cust") == {"agent"}
+    assert sw.leg_state("sup").heard_by == ()
+    await sw.set_audibility("sup", ["agent"])  # whisper
+    assert sw.hears("agent") == {"cust", "sup"}
+    assert sw.hears("cust") == {"agent"}
+    assert sw.hears("sup") == {"agent", "cust"}
+    await sw.set_audibility("sup", None)  # barge
+    assert sw.hears("agent") == {"cust", "sup"}
+    assert sw.hears("cust") == {"agent", "sup"}
+    assert sw.leg_state("sup").heard_by is None
+    await sw.mute("sup")  # mute still wins over audibility
+    await sw.set_audibility("sup", ["agent"])
+    assert sw.hears("agent") == {"cust"}
+
+
+async def test_audibility_needs_an_answered_leg(sw: SimulatedSwitch, clock: FakeClock) -> None:
+    with pytest.raises(SwitchError) as exc:
+        await sw.set_audibility("nobody", [])
+    assert code_of(exc) == "leg_unknown"
+    sw.set_script("x", EndpointScript(behaviour="no_answer"))
+    await sw.dial(req("x", "x"))
+    with pytest.raises(SwitchError) as exc:
+        await sw.set_audibility("x", [])
+    assert code_of(exc) == "leg_not_answered"
+
+
 async def test_conference_of_three(sw: SimulatedSwitch, clock: FakeClock) -> None:
     await answered(sw, clock, "a", "b", "c")
     await sw.bridge("conf", ["a", "b", "c"], mixing=True)

@@ -130,6 +130,8 @@ async def test_another_tenants_objects_are_not_found(
         "priority": 1,
         "skills": [],
         "queue_id": w.queue,
+        "mode": "listen",
+        "agent_leg_id": leg,
     }
     spec = (await alpha.get("/api/v1/openapi.json")).json()
     checked = 0

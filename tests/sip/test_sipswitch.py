@@ -416,6 +416,8 @@ async def test_incoming_200_is_resent_until_ack_then_dtmf_and_bye_on_stop(
         await stack.switch.bridge("br-1", [leg], mixing=True)
         await stack.switch.mute(leg)
         await stack.switch.unmute(leg)
+        await stack.switch.set_audibility(leg, [])  # supervision: heard by nobody
+        await stack.switch.set_audibility(leg, None)
         await stack.switch.unbridge("br-1", leg)
         await stack.switch.start_music(leg)
         await stack.switch.stop_music(leg)

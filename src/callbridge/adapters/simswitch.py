@@ -35,8 +35,9 @@ Incoming calls
 
 Media model
     :meth:`SimulatedSwitch.hears` says what a leg hears: ``{"music"}`` when it is held or has music
-    started, otherwise the ids of the other legs in its bridge that are answered, not held and not
-    muted. A leg that is not answered hears nothing.
+    started, otherwise the ids of the other legs in its bridge that are answered, not held, not
+    muted and allowed to be heard by it (``set_audibility``: a listening supervisor is heard by
+    nobody, a whispering one by its agent only). A leg that is not answered hears nothing.
 
 Strictness
     Commands are checked like a real switch would: unknown legs (``leg_unknown``), hung-up legs
@@ -145,6 +146,7 @@ class LegSnapshot(BaseModel):
     held: bool
     muted: bool
     music: bool
+    heard_by: tuple[str, ...] | None = None
     cause: HangupCause | None
     answered_at: float | None
     ended_at: float | None
@@ -187,6 +189,7 @@ class _Leg:
     held: bool = False
     muted: bool = False
     music: bool = False
+    heard_by: frozenset[str] | None = None  # None: everybody in its bridge
     cause: HangupCause | None = None
     answered_at: float | None = None
     ended_at: float | None = None
@@ -431,6 +434,12 @@ class SimulatedSwitch:
         leg.muted = False
         log.info("sim: leg %s unmuted", leg_id)
 
+    async def set_audibility(self, leg_id: str, heard_by: Sequence[str] | None) -> None:
+        self._check_running()
+        leg = self._answered(leg_id)
+        leg.heard_by = None if heard_by is None else frozenset(heard_by)
+        log.info("sim: leg %s heard by %s", leg_id, "all" if heard_by is None else heard_by)
+
     async def start_music(self, leg_id: str) -> None:
         self._check_running()
         leg = self._answered(leg_id)
@@ -612,7 +621,11 @@ class SimulatedSwitch:
         if leg.bridge_id is None:
             return frozenset()
         others = (self._legs[i] for i in self._bridges[leg.bridge_id].leg_ids if i != leg_id)
-        return frozenset(o.id for o in others if self._audible(o))
+        return frozenset(
+            o.id
+            for o in others
+            if self._audible(o) and (o.heard_by is None or leg_id in o.heard_by)
+        )
 
     def legs(self) -> dict[str, LegSnapshot]:
         return {leg_id: self._snapshot(leg) for leg_id, leg in self._legs.items()}
@@ -816,6 +829,7 @@ class SimulatedSwitch:
             held=leg.held,
             muted=leg.muted,
             music=leg.music,
+            heard_by=None if leg.heard_by is None else tuple(sorted(leg.heard_by)),
             cause=leg.cause,
             answered_at=leg.answered_at,
             ended_at=leg.ended_at,

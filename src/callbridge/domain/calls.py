@@ -219,6 +219,31 @@ class LegRole(StrEnum):
     TRANSFER_TARGET = "transfer_target"
     UNPARK_TARGET = "unpark_target"
     CONFERENCE_MEMBER = "conference_member"
+    SUPERVISOR = "supervisor"  # dialled in to listen, whisper or barge (see Supervision)
+
+
+class SupervisionMode(StrEnum):
+    """How a supervisor leg takes part in its bridge. It always hears every other party."""
+
+    LISTEN = "listen"  # heard by nobody
+    WHISPER = "whisper"  # heard by the supervised agent only
+    BARGE = "barge"  # heard by everybody: a normal party
+
+
+class Supervision(BaseModel):
+    """A supervisor leg's mode and the agent leg it supervises; ``active`` once it joined."""
+
+    mode: SupervisionMode
+    agent_leg_id: str
+    active: bool = False
+
+    def heard_by(self) -> list[str] | None:
+        """Who hears the supervisor: ``None`` everybody, else exactly those leg ids."""
+        if self.mode is SupervisionMode.LISTEN:
+            return []
+        if self.mode is SupervisionMode.WHISPER:
+            return [self.agent_leg_id]
+        return None
 
 
 class Leg(BaseModel):
@@ -237,6 +262,7 @@ class Leg(BaseModel):
     ended_at: datetime | None = None
     cause: HangupCause | None = None
     role: LegRole = LegRole.TARGET
+    supervision: Supervision | None = None
     # What the service does when this leg answers: bridge it with ``connect_to`` (or join that
     # bridge), or dial ``then_dial`` (click-to-call: the agent answered, now ring the target).
     connect_to: str | None = None
@@ -394,6 +420,9 @@ class Call(BaseModel):
         leg.cause, leg.ended_at = cause, now
         events = [self._ev("leg.hungup", leg_id=leg_id, number=leg.number, cause=cause)]
         events += self._detach(leg)
+        if leg.supervision is not None and leg.supervision.active:
+            leg.supervision.active = False
+            events.append(self._ev("supervision.ended", leg_id=leg_id, cause=cause))
         return events
 
     def _detach(self, leg: Leg) -> list[DomainEvent]:
@@ -495,6 +524,52 @@ class Call(BaseModel):
         leg = self._answered_leg(leg_id)
         leg.mute = MUTE.next(leg.mute, MuteEvent.UNMUTE)
         return [self._ev("leg.unmuted", leg_id=leg_id)]
+
+    # ----------------------------------------------------------------- supervision
+
+    def _supervisor_leg(self, leg_id: str) -> tuple[Leg, Supervision]:
+        leg = self._answered_leg(leg_id)
+        if leg.supervision is None:
+            raise Conflict(f"leg {leg_id} is not a supervisor", code="not_supervisor")
+        return leg, leg.supervision
+
+    def supervision_started(self, leg_id: str) -> list[DomainEvent]:
+        """The supervisor leg answered and joined the agent's bridge."""
+        self.require_active()
+        leg, sup = self._supervisor_leg(leg_id)
+        if sup.active:
+            raise Conflict("the supervision has already started", code="supervision_active")
+        sup.active = True
+        return [
+            self._ev(
+                "supervision.started",
+                leg_id=leg_id,
+                mode=sup.mode,
+                supervisor_extension_id=leg.extension_id,
+                agent_leg_id=sup.agent_leg_id,
+            )
+        ]
+
+    def change_supervision(self, leg_id: str, mode: SupervisionMode) -> list[DomainEvent]:
+        """Switch a started supervision to ``mode`` (no event if it already is in it)."""
+        self.require_active()
+        _, sup = self._supervisor_leg(leg_id)
+        if not sup.active:
+            raise Conflict("the supervisor has not joined yet", code="supervision_not_started")
+        if sup.mode is mode:
+            return []
+        if mode is SupervisionMode.WHISPER and not self.leg(sup.agent_leg_id).live:
+            raise Conflict("the supervised agent has left the call", code="not_supervisable")
+        previous, sup.mode = sup.mode, mode
+        return [
+            self._ev(
+                "supervision.mode_changed",
+                leg_id=leg_id,
+                mode=mode,
+                previous=previous,
+                agent_leg_id=sup.agent_leg_id,
+            )
+        ]
 
     # ----------------------------------------------------------------- parking
 

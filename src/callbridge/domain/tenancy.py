@@ -31,6 +31,7 @@ class Permission(StrEnum):
     CONFIG_EVENTS = "Config Events"
     SIMULATOR_CONTROL = "Simulator Control"
     TOKEN_ADMIN = "Token Admin"
+    CALL_MONITOR = "Call Monitor"  # listen to, whisper to and barge into agents' calls
 
 
 class Level(StrEnum):

@@ -344,6 +344,11 @@ class EmbeddedMediaEngine:
     async def unmute(self, leg_id: str) -> None:
         await self._set_flag(leg_id, "muted", False)
 
+    async def set_audibility(self, leg_id: str, heard_by: Sequence[str] | None) -> None:
+        leg = self._leg(leg_id)
+        leg.heard_by = None if heard_by is None else frozenset(heard_by)
+        self._rewire(self._with_bridge_mates(leg))
+
     async def start_music(self, leg_id: str) -> None:
         await self._set_flag(leg_id, "music", True)
 
@@ -476,7 +481,7 @@ class EmbeddedMediaEngine:
                 # alone in its bridge only until the core hangs it up too (its peer just left):
                 # generating silence for it would only cost CPU when the core is behind
                 leg.mode = Mode.NONE
-            elif len(bridge.legs) == 2 and peer(leg).audible:
+            elif len(bridge.legs) == 2 and peer(leg).audible and not _restricted(bridge):
                 leg.mode = Mode.RELAY
             else:
                 leg.mode = Mode.MIX
@@ -487,7 +492,8 @@ class EmbeddedMediaEngine:
             else:
                 self._music_legs.discard(leg)
             decode = leg.audible and (
-                leg.recordings or (bridge is not None and len(bridge.legs) >= 3)
+                leg.recordings
+                or (bridge is not None and (len(bridge.legs) >= 3 or _restricted(bridge)))
             )
             leg.decode = bool(decode) and leg.codec is not None
             if leg.decode:
@@ -690,13 +696,22 @@ class EmbeddedMediaEngine:
                 leg.frame, leg.frame_arrival = got
         for bridge in list(self._mix_bridges):
             frames: dict[str, bytes] = {}
+            limited: list[Leg] = []
             for m in bridge.legs:
                 if m.audible and m.frame is not None:
                     frames[m.id] = m.frame
+                    if m.heard_by is not None:
+                        limited.append(m)
             for leg in bridge.legs:
                 if leg.mode is not Mode.MIX or leg.dtmf_busy or leg.codec is None:
                     continue
-                pcm = mix_minus(frames, leg.id)
+                heard = frames
+                if limited:
+                    heard = dict(frames)
+                    for m in limited:
+                        if m.heard_by is not None and leg.id not in m.heard_by:
+                            del heard[m.id]
+                pcm = mix_minus(heard, leg.id)
                 payload = (
                     g711.SILENT_FRAME[leg.codec] if pcm is None else g711.encode(pcm, leg.codec)
                 )
@@ -736,3 +751,8 @@ class EmbeddedMediaEngine:
     def _check_running(self) -> None:
         if not self._running:
             raise MediaError("media engine is not running")
+
+
+def _restricted(bridge: Bridge) -> bool:
+    """Some leg of the bridge is heard by only some of the others: the bridge must mix."""
+    return any(m.heard_by is not None for m in bridge.legs)

@@ -63,6 +63,7 @@ class Leg:
         "dtmf_pt",
         "frame",
         "frame_arrival",
+        "heard_by",
         "held",
         "id",
         "last_seen",
@@ -106,6 +107,7 @@ class Leg:
         self.held = False
         self.muted = False
         self.music = False
+        self.heard_by: frozenset[str] | None = None  # None: every bridge mate hears it
         self.recordings: set[str] = set()
         # derived by _rewire
         self.mode = Mode.NONE

@@ -17,6 +17,9 @@ Semantics every implementation must keep:
   unless music is started for it.
 * **Hold.** A held leg hears music on hold and its audio reaches no one (nor any recording).
 * **Mute.** A muted leg's audio reaches no one (nor any recording); it still hears the bridge.
+* **Audibility (supervision).** A leg with a ``heard_by`` set is mixed only into the audio of
+  those bridge mates (none: a listening supervisor; the agent: whispering); it hears everybody.
+  Its audio still reaches the call's recording.
 * **Music.** :meth:`~MediaEngine.start_music` plays music to a leg outside any bridge (parked or
   queued). Connecting the leg to a bridge stops it.
 * **What a bridged leg receives when nobody audible is left** (its only peer is held or muted, or
@@ -145,6 +148,10 @@ class MediaEngine(Protocol):
     async def mute(self, leg_id: str) -> None: ...
 
     async def unmute(self, leg_id: str) -> None: ...
+
+    async def set_audibility(self, leg_id: str, heard_by: Sequence[str] | None) -> None:
+        """Only the listed legs of its bridge hear ``leg_id`` (``None``: all; ``[]``: none)."""
+        ...
 
     async def start_music(self, leg_id: str) -> None: ...
 

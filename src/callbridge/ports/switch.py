@@ -104,6 +104,12 @@ class Switch(Protocol):
 
     async def unmute(self, leg_id: str) -> None: ...
 
+    async def set_audibility(self, leg_id: str, heard_by: Sequence[str] | None) -> None:
+        """Who in the leg's bridge hears it (supervision): ``None`` everybody (the default),
+        else only the listed legs (``[]``: nobody -- listen; ``[agent]``: whisper). The leg
+        itself still hears everybody. The setting stays with the leg across bridges."""
+        ...
+
     async def start_music(self, leg_id: str) -> None:
         """Music to a leg outside any bridge (parked, queued)."""
         ...

@@ -45,6 +45,8 @@ from ..domain.calls import (
     LegRole,
     LegState,
     PartyKind,
+    Supervision,
+    SupervisionMode,
 )
 from ..domain.cdr import CallRecord
 from ..domain.directory import Extension, Queue, QueueType
@@ -78,6 +80,22 @@ CallObserver = Callable[[list[Call]], Awaitable[None]]
 #: append events the change causes, so they share its commit (the ACD's queue events, #4). Runs
 #: under the calls' locks and must not await; its errors are logged, never passed on.
 CallPrecommit = Callable[[list[tuple[Call, list[DomainEvent]]]], None]
+
+
+def _counts(leg: Leg) -> bool:
+    """Whether the leg counts as a party keeping its bridge alive (not a silent supervisor)."""
+    return leg.supervision is None or leg.supervision.mode is SupervisionMode.BARGE
+
+
+def parse_supervision_mode(mode: str) -> SupervisionMode:
+    try:
+        return SupervisionMode(mode)
+    except ValueError:
+        raise Invalid(
+            f"supervision mode {mode!r} must be one of listen, whisper, barge",
+            code="supervision_mode_invalid",
+            mode=mode,
+        ) from None
 
 
 def _clone(call: Call) -> Call:
@@ -325,8 +343,14 @@ class CallService:
                 raise
 
     @contextlib.asynccontextmanager
-    async def _command(self, actor: Actor, tenant_id: str, call_id: str) -> AsyncIterator[_Draft]:
-        actor.require(Permission.CALL_CONTROL)
+    async def _command(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        call_id: str,
+        permission: Permission = Permission.CALL_CONTROL,
+    ) -> AsyncIterator[_Draft]:
+        actor.require(permission)
         self._visible(actor, tenant_id, call_id)
         async with self._mutate(call_id) as draft:
             draft.call.require_active()
@@ -469,7 +493,9 @@ class CallService:
 
     @staticmethod
     def _orphaned(call: Call, leg: Leg) -> bool:
-        awaited = any(o.live and o.connect_to == leg.id for o in call.legs.values())
+        awaited = any(  # a supervisor on its way does not keep its agent's call alive
+            o.live and o.connect_to == leg.id and o.supervision is None for o in call.legs.values()
+        )
         if leg.connect_to is not None:
             return not call.leg(leg.connect_to).live
         if awaited or leg.parked_slot is not None:
@@ -477,7 +503,8 @@ class CallService:
         if call.state is CallState.QUEUED and leg.bridge_id is None:
             return False  # waiting in the queue
         if leg.bridge_id is not None:
-            return len(call.bridges[leg.bridge_id].leg_ids) < 2
+            # a listening or whispering supervisor never keeps a call alive
+            return sum(_counts(call.legs[i]) for i in call.bridges[leg.bridge_id].leg_ids) < 2
         return leg.then_dial is None  # alone, and nothing will connect it
 
     # ------------------------------------------------------------------ originate / inbound
@@ -726,6 +753,9 @@ class CallService:
             return
         other = call.leg(leg.connect_to)
         leg.connect_to = None
+        if leg.supervision is not None:
+            await self._supervisor_answered(draft, leg, other)
+            return
         if other.state is not LegState.ANSWERED:
             await self.core.switch.answer(other.id)
             draft.emit(call.leg_answered(other.id, now))
@@ -749,6 +779,20 @@ class CallService:
             draft.emit(call.bridge(bridge_id, [other.id, leg.id], BridgeKind.TWO_PARTY))
             await self.core.switch.bridge(bridge_id, [other.id, leg.id], False)
         draft.emit(call.mark_answered(now))
+
+    async def _supervisor_answered(self, draft: _Draft, leg: Leg, agent: Leg) -> None:
+        """The supervisor picked up: join the agent's bridge, heard only as its mode allows."""
+        call = draft.call
+        assert leg.supervision is not None
+        if agent.state is not LegState.ANSWERED or agent.bridge_id is None:
+            await self._hangup_leg(draft, leg.id, HangupCause.NORMAL)  # nothing left to supervise
+            return
+        # audibility first: a listening supervisor must not be heard for a moment on joining
+        await self.core.switch.set_audibility(leg.id, leg.supervision.heard_by())
+        bridge = call.bridges[agent.bridge_id]
+        draft.emit(call.join_bridge(bridge.id, leg.id))
+        await self.core.switch.bridge(bridge.id, list(bridge.leg_ids), True)
+        draft.emit(call.supervision_started(leg.id))
 
     # ------------------------------------------------------------------ party commands
 
@@ -993,6 +1037,82 @@ class CallService:
             if not leg.live:
                 raise Conflict("the leg has already hung up", code="leg_already_hungup")
             await self._hangup_leg(d, leg_id, HangupCause.KICKED)
+            await self._cascade(d, HangupCause.NORMAL)
+        return d.call
+
+    # ------------------------------------------------------------------ supervision
+
+    async def supervise(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        call_id: str,
+        supervisor_extension_id: str,
+        mode: str,
+        agent_leg_id: str,
+    ) -> Call:
+        """Dial the supervisor's extension; once it answers it joins the agent's bridge in
+        ``mode`` (listen, whisper or barge). Needs ``Call Monitor``."""
+        actor.require(Permission.CALL_MONITOR)
+        wanted = parse_supervision_mode(mode)
+        extension = self.directory.extension(actor, tenant_id, supervisor_extension_id)
+        async with self._command(actor, tenant_id, call_id, Permission.CALL_MONITOR) as d:
+            call = d.call
+            agent = call.leg(agent_leg_id)
+            if (
+                agent.state is not LegState.ANSWERED
+                or agent.bridge_id is None
+                or agent.kind is not PartyKind.EXTENSION
+                or agent.supervision is not None
+            ):
+                raise Conflict(
+                    f"leg {agent_leg_id} is not an agent talking in the call",
+                    code="not_supervisable",
+                    leg_id=agent_leg_id,
+                )
+            if any(leg.live and leg.extension_id == extension.id for leg in call.legs.values()):
+                raise Conflict(
+                    f"extension {extension.number} is already in the call",
+                    code="supervisor_in_call",
+                    extension_id=extension.id,
+                )
+            leg = await self._dial(
+                d,
+                Target(extension.number, extension=extension),
+                LegRole.SUPERVISOR,
+                caller_id=call.caller_id or call.from_number,
+                connect_to=agent_leg_id,
+            )
+            leg.supervision = Supervision(mode=wanted, agent_leg_id=agent_leg_id)
+        return d.call
+
+    async def set_supervision_mode(
+        self, actor: Actor, tenant_id: str, call_id: str, leg_id: str, mode: str
+    ) -> Call:
+        """Switch a joined supervisor between listen, whisper and barge."""
+        actor.require(Permission.CALL_MONITOR)
+        wanted = parse_supervision_mode(mode)
+        async with self._command(actor, tenant_id, call_id, Permission.CALL_MONITOR) as d:
+            events = d.call.change_supervision(leg_id, wanted)
+            if events:
+                supervision = d.call.leg(leg_id).supervision
+                assert supervision is not None
+                await self.core.switch.set_audibility(leg_id, supervision.heard_by())
+                d.emit(events)
+                await self._cascade(d, HangupCause.NORMAL)  # a barger left alone stops counting
+        return d.call
+
+    async def end_supervision(
+        self, actor: Actor, tenant_id: str, call_id: str, leg_id: str
+    ) -> Call:
+        """Hang the supervisor leg up (dialling or joined); the call goes on."""
+        async with self._command(actor, tenant_id, call_id, Permission.CALL_MONITOR) as d:
+            leg = d.call.leg(leg_id)
+            if leg.supervision is None:
+                raise Conflict(f"leg {leg_id} is not a supervisor", code="not_supervisor")
+            if not leg.live:
+                raise Conflict("the leg has already hung up", code="leg_already_hungup")
+            await self._hangup_leg(d, leg_id, HangupCause.NORMAL)
             await self._cascade(d, HangupCause.NORMAL)
         return d.call
 

@@ -117,6 +117,10 @@ class SipSwitch(OutgoingMixin, IncomingMixin, ReinviteMixin, ReferMixin, SwitchB
         self._answered(leg_id)
         await self._media(self.media.unmute(leg_id))
 
+    async def set_audibility(self, leg_id: str, heard_by: Sequence[str] | None) -> None:
+        self._answered(leg_id)
+        await self._media(self.media.set_audibility(leg_id, heard_by))
+
     async def start_music(self, leg_id: str) -> None:
         self._answered(leg_id)
         await self._media(self.media.start_music(leg_id))

@@ -47,6 +47,19 @@ class JoinBody(BaseModel):
     other_call_id: str = Field(description="The held call sharing a party with this one")
 
 
+class SuperviseBody(BaseModel):
+    extension_id: str = Field(description="The supervisor's extension, rung first")
+    mode: str = Field(
+        description="`listen` (hears both sides, heard by nobody), `whisper` (heard by the "
+        "agent only) or `barge` (a normal party); anything else: `supervision_mode_invalid`"
+    )
+    agent_leg_id: str = Field(description="The answered, bridged agent leg to supervise")
+
+
+class SupervisionModeBody(BaseModel):
+    mode: str = Field(description="`listen`, `whisper` or `barge`")
+
+
 class DtmfBody(BaseModel):
     digits: str = Field(min_length=1, max_length=64)
 
@@ -107,6 +120,56 @@ async def add_party(
     tenant_id: str, call_id: str, body: TargetBody, actor: ActorDep, c: ContainerDep
 ) -> Call:
     return await c.calls.add_party(actor, tenant_id, call_id, body.target)
+
+
+@router.post(
+    CALL + "/supervision",
+    response_model=Call,
+    status_code=202,
+    tags=["supervision"],
+    summary="Supervise an agent: ring the supervisor, who joins in listen, whisper or barge mode",
+    description="Needs the `Call Monitor` permission. The supervisor leg (role `supervisor`) "
+    "joins the agent's bridge once it answers (`supervision.started`); errors: "
+    "`not_supervisable` (the leg is not an answered, bridged agent), `supervisor_in_call`, "
+    "`supervision_mode_invalid`.",
+)
+async def supervise(
+    tenant_id: str, call_id: str, body: SuperviseBody, actor: ActorDep, c: ContainerDep
+) -> Call:
+    return await c.calls.supervise(
+        actor, tenant_id, call_id, body.extension_id, body.mode, body.agent_leg_id
+    )
+
+
+@router.put(
+    CALL + "/supervision/{leg_id}",
+    response_model=Call,
+    tags=["supervision"],
+    summary="Switch a joined supervisor between listen, whisper and barge",
+    description="Needs `Call Monitor`; emits `supervision.mode_changed` (nothing if unchanged). "
+    "Errors: `not_supervisor`, `supervision_not_started`, `supervision_mode_invalid`.",
+)
+async def set_supervision_mode(
+    tenant_id: str,
+    call_id: str,
+    leg_id: str,
+    body: SupervisionModeBody,
+    actor: ActorDep,
+    c: ContainerDep,
+) -> Call:
+    return await c.calls.set_supervision_mode(actor, tenant_id, call_id, leg_id, body.mode)
+
+
+@router.delete(
+    CALL + "/supervision/{leg_id}",
+    response_model=Call,
+    tags=["supervision"],
+    summary="End a supervision: hang the supervisor leg up (`supervision.ended`)",
+)
+async def end_supervision(
+    tenant_id: str, call_id: str, leg_id: str, actor: ActorDep, c: ContainerDep
+) -> Call:
+    return await c.calls.end_supervision(actor, tenant_id, call_id, leg_id)
 
 
 @router.post(
