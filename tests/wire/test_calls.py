@@ -261,6 +261,51 @@ async def test_conference_each_hears_the_other_two_and_kick(clean: Rig) -> None:
     assert rig.byes(wire) == [third.sip_port]
 
 
+async def test_supervision_listen_whisper_barge(clean: Rig) -> None:
+    """113 supervises 112's call with a customer: listening it hears both and nobody hears it;
+    whispering only the agent hears it; barging everybody does."""
+    rig = clean
+    supervisor = rig.agents["113"]
+    async with captured(rig) as capture:
+        c = await connect(rig)
+        mark = supervisor.mark()
+        body = {"extension_id": rig.stack.extensions["113"], "mode": "listen"}
+        body["agent_leg_id"] = c.agent_leg
+        await rig.stack.api("POST", f"/calls/{c.call_id}/supervision", body, expect=202)
+        await supervisor.wait_event("CALL_ESTABLISHED", mark)
+        call = await rig.stack.wait_bridged(c.call_id, 3)
+        leg = rig.stack.leg(call, "113")
+        windows = {}
+        for mode in ("listen", "whisper", "barge"):
+            if mode != "listen":
+                await rig.stack.api("PUT", f"/calls/{c.call_id}/supervision/{leg}", {"mode": mode})
+            windows[mode] = await listen(1.5)
+        wire = await capture.stop()
+    ports = {
+        "112": rig.agent_ports("112"),
+        "113": rig.agent_ports("113"),
+        "customer": rig.sipp_ports(c.customer),
+    }
+    for mode, window in windows.items():
+        report(wire, rig, c.customer, window, mode)
+        heard = {who: wire.flow(rig.engine, p, *window) for who, p in ports.items()}
+        for flow in heard.values():
+            assert_flowing(flow)
+        assert_hears(heard["113"], "112", "customer")  # the supervisor hears both sides
+        assert_not_hears(heard["113"], "113")
+        assert_hears(heard["112"], "customer")
+        assert_hears(heard["customer"], "112")
+        if mode == "listen":
+            assert_not_hears(heard["112"], "113")
+            assert_not_hears(heard["customer"], "113")
+        elif mode == "whisper":
+            assert_hears(heard["112"], "113")
+            assert_not_hears(heard["customer"], "113")
+        else:
+            assert_hears(heard["112"], "113")
+            assert_hears(heard["customer"], "113")
+
+
 async def test_recording_lacks_the_suppressed_stretch(clean: Rig) -> None:
     """The customer speaks only while the recording is suppressed: the WAV holds the agent's
     tone for the unsuppressed time only, and none of the customer's, though the agent heard the
