@@ -66,6 +66,13 @@ async def test_telco_assigns_tenant_admin_re_points_agent_cannot(clients: Client
     r = await clients["alpha"].patch(f"{url}/{did['id']}", json={"target": "300"})
     assert r.status_code == 200 and r.json()["target"] == "300"
     assert w.c.directory.did_for("+14155550100").target == "300"  # type: ignore[union-attr]
+    # (#4) the caller priority: default 0, the tenant's admin sets it, 0..9
+    assert did["priority"] == 0
+    r = await clients["alpha"].patch(f"{url}/{did['id']}", json={"priority": 7})
+    assert r.status_code == 200 and r.json()["priority"] == 7
+    assert (await clients["alpha"].get(url)).json()[0]["priority"] == 7
+    r = await clients["alpha"].patch(f"{url}/{did['id']}", json={"priority": 10})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "request_invalid"
     r = await clients["alpha"].delete(f"{url}/{did['id']}")
     assert r.status_code == 403
     # the other tenant's admin: not found, whatever the verb
@@ -87,6 +94,8 @@ async def test_conflicts_and_refusals_have_stable_codes(clients: Clients) -> Non
     assert r.status_code == 409 and r.json()["error"]["code"] == "did_exists"
     r = await telco.post(url, json={"number": "4155550101", "target": "19735550000"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "did_target_invalid"
+    r = await telco.post(url, json={"number": "4155550102", "target": "102", "priority": 3})
+    assert r.status_code == 201 and r.json()["priority"] == 3
     r = await clients["alpha"].delete(f"/api/v1/tenants/{w.tenant}/extensions/{w.ext['102']}")
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "did_target_in_use"

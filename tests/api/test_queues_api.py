@@ -49,6 +49,18 @@ async def test_waiting_calls_actions_and_stats_over_http(
     stats = r.json()
     assert (stats["waiting"], stats["longest_wait_seconds"], stats["agents_away"]) == (2, 12.0, 1)
     assert stats["service_level"] is None
+    # re-prioritise (#4): the later caller goes first; out of range is refused
+    r = await cl.post(f"{q}/waiting/{c2}/priority", json={"priority": 10})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "request_invalid"
+    r = await cl.post(f"{q}/waiting/{c2}/priority", json={"priority": 3})
+    assert r.status_code == 204
+    r = await cl.get(f"{q}/waiting")
+    assert [(x["call_id"], x["position"], x["priority"]) for x in r.json()] == [
+        (c2, 1, 3),
+        (c1, 2, 0),
+    ]
+    r = await cl.post(f"{q}/waiting/nope/priority", json={"priority": 3})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "queue_call_not_found"
     # a transfer with an idempotency key is carried out once; the replay answers the same
     w.sim.set_script("103", EndpointScript(behaviour="no_answer"))
     url = f"{q}/waiting/{c1}/transfer"
@@ -70,7 +82,7 @@ async def test_waiting_calls_actions_and_stats_over_http(
     r = await cl.get(f"/api/v1/tenants/{w.tenant}/agents/{w.ext['101']}/stats")
     assert r.status_code == 200 and r.json()["presence"] == "Coffee Break"
     spec = (await cl.get("/api/v1/openapi.json")).json()
-    for action in ("transfer", "move", "kill", "pick", "callback"):
+    for action in ("transfer", "move", "kill", "pick", "callback", "priority"):
         assert (
             f"/api/v1/tenants/{{tenant_id}}/queues/{{queue_id}}/waiting/{{call_id}}/{action}"
             in (spec["paths"])
@@ -91,3 +103,5 @@ async def test_waiting_calls_need_permissions(api: tuple[World, httpx.AsyncClien
     assert (await cl.get(f"{q}/waiting", headers=viewer)).status_code == 200
     r = await cl.post(f"{q}/waiting/{c1}/kill", headers=viewer)
     assert r.status_code == 403
+    r = await cl.post(f"{q}/waiting/{c1}/priority", json={"priority": 5}, headers=viewer)
+    assert r.status_code == 403  # Call Control, as the other waiting-call actions (#4)

@@ -226,12 +226,12 @@ class Interleavings(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.live))
     @rule(
         data=st.data(),
-        action=st.sampled_from(["abandon", "callback", "pick", "move", "remove"]),
+        action=st.sampled_from(["abandon", "callback", "pick", "move", "remove", "reprioritise"]),
         queue=st.sampled_from(QUEUES),
     )
     def waiting_call(self, data: st.DataObject, action: str, queue: str) -> None:
         """The customer hangs up or asks for a callback, an agent picks the call, an operator
-        moves, transfers or ends it."""
+        moves, transfers, ends or re-prioritises it."""
         acd, now = self.acd, self.now
         calls = self.calls_in(CallState.WAITING, CallState.OFFERED)
         if action == "pick":
@@ -260,6 +260,8 @@ class Interleavings(RuleBasedStateMachine):
             self.absorb(acd.request_callback(call, "+15550000", now))
         elif action == "remove":
             self.absorb(acd.remove(call, now, reason="transferred"))
+        elif action == "reprioritise":
+            self.absorb(acd.reprioritise(call, data.draw(st.integers(0, 3)), now))
         else:
             try:
                 self.absorb(acd.move(call, queue, now))

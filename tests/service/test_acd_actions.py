@@ -7,7 +7,7 @@ from tests.service.acd_support import agent_leg, arrive, call, ringing, seen, se
 from tests.support import World
 
 from callbridge.adapters.simswitch import MUSIC, EndpointScript
-from callbridge.domain.errors import Conflict, LimitExceeded, NotFound, PermissionDenied
+from callbridge.domain.errors import Conflict, Invalid, LimitExceeded, NotFound, PermissionDenied
 
 
 def customer_hears(w: World, call_id: str) -> frozenset[str]:
@@ -171,3 +171,27 @@ async def test_pick_is_refused_for_an_agent_not_ready_or_someone_else(world: Wor
     with pytest.raises(PermissionDenied):
         await w.c.acd.desk.pick(d.actor_for(p), w.tenant, w.queue, c2, w.ext["101"])
     assert c1
+
+
+async def test_reprioritise_puts_the_later_caller_first_and_it_is_offered_first(
+    world: World,
+) -> None:
+    w = world
+    c1, c2 = await waiting_world(w)
+    desk = w.c.acd.desk
+    with pytest.raises(Invalid) as e:
+        await desk.reprioritise(w.admin, w.tenant, w.queue, c2, 10)
+    assert e.value.code == "priority_out_of_range"
+    with pytest.raises(NotFound):
+        await desk.reprioritise(w.other_admin, w.tenant, w.queue, c2, 5)
+    await desk.reprioritise(w.admin, w.tenant, w.queue, c2, 5)
+    await w.settle()
+    waiting = desk.waiting(w.admin, w.tenant, w.queue)
+    assert [(x.call_id, x.position, x.priority) for x in waiting] == [(c2, 1, 5), (c1, 2, 0)]
+    events = [(e.type, e.call_id) for e in await seen(w)]
+    assert ("queue.priority_changed", c2) in events
+    await w.c.agents.set_state(w.admin, w.tenant, w.ext["101"], "Ready")
+    await w.settle()
+    eng = w.c.acd.engines[w.tenant]
+    assert eng.agents[w.ext["101"]].call_id == c2  # offered (and answered) first
+    assert eng.line(w.queue) == [c1]

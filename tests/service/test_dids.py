@@ -14,6 +14,7 @@ from callbridge.adapters.simswitch import EndpointScript, SimulatedSwitch
 from callbridge.adapters.storage_sqlite import SqliteStorage
 from callbridge.bootstrap import build
 from callbridge.domain.calls import Call, CallState, HangupCause
+from callbridge.domain.dids import Did
 from callbridge.domain.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from callbridge.domain.tenancy import Level, Permission
 from callbridge.service.auth import Actor, system_actor
@@ -229,3 +230,37 @@ async def test_concurrent_assignments_of_one_number_let_exactly_one_through(worl
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "Did"]
     assert len(w.c.directory.dids) == 1
+
+
+async def test_a_priority_did_puts_its_callers_first_in_the_queue(world: World) -> None:
+    """(#4) Two callers waiting: the later one, through a priority DID, is offered first."""
+    from tests.service.acd_support import arrive, setup_queue
+
+    w = world
+    await setup_queue(w, members=("101",))
+    await w.c.agents.set_state(w.admin, w.tenant, w.ext["101"], "Coffee Break")
+    t = await telco(w)
+    with pytest.raises(Invalid) as e:
+        await w.c.dids.create(t, w.tenant, "4155550301", "300", priority=10)
+    assert e.value.code == "did_priority_invalid"
+    did = await w.c.dids.create(t, w.tenant, "4155550300", "300", priority=5)
+    assert did.priority == 5
+    first = await arrive(w)  # dialled the queue directly: priority 0
+    leg = w.sim.inject_incoming(CALLER, "4155550300")
+    await w.settle()
+    second = call_of(w, leg).id
+    waiting = w.c.acd.desk.waiting(w.admin, w.tenant, w.queue)
+    assert [(x.call_id, x.priority) for x in waiting] == [(second, 5), (first, 0)]
+    await w.c.agents.set_state(w.admin, w.tenant, w.ext["101"], "Ready")
+    await w.settle()
+    engine = w.c.acd.engines[w.tenant]
+    assert engine.agents[w.ext["101"]].call_id == second
+    assert engine.line(w.queue) == [first]
+    # the tenant's admin changes it; a bad value is refused; old documents load as 0
+    updated = await w.c.dids.update(w.admin, w.tenant, did.id, {"priority": 0})
+    assert updated.priority == 0
+    with pytest.raises(Invalid):
+        await w.c.dids.update(w.admin, w.tenant, did.id, {"priority": -1})
+    old = did.model_dump()
+    del old["priority"]
+    assert Did.model_validate(old).priority == 0

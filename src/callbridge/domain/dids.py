@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from .errors import Invalid
 from .numbers import check_extension_number
 
+DID_MIN_PRIORITY, DID_MAX_PRIORITY = 0, 9  # (#4) as a waiting call's priority
 _SEPARATORS = re.compile(r"[\s\-.()]")
 _DID = re.compile(r"^\+?[0-9]{3,15}$")
 
@@ -65,6 +66,9 @@ class Did(BaseModel):
     number: str  # normalised, unique on the platform
     target: str  # an extension number or a queue (alternate) extension of the tenant
     description: str = Field(default="", max_length=200)
+    # (#4) callers arriving through this DID enter a queue with this priority (higher first);
+    # documents stored before it load as 0
+    priority: int = Field(default=0, ge=DID_MIN_PRIORITY, le=DID_MAX_PRIORITY)
 
 
 def find_did(dids: dict[str, Did], dialled: str) -> Did | None:

@@ -48,7 +48,7 @@ from ..domain.acd import (
 )
 from ..domain.acd import CallState as QueueCallState
 from ..domain.agents import AgentState, PhoneState
-from ..domain.calls import Call, CallState, HangupCause, Leg
+from ..domain.calls import Call, CallOrigin, CallState, HangupCause, Leg
 from ..domain.directory import PresenceType
 from ..domain.errors import Conflict, DomainError
 from ..domain.events import DomainEvent
@@ -333,8 +333,9 @@ class AcdService:
                     if customer is None or (leg.id != customer.id and leg.id not in self.legs)
                 ]
                 if customer is not None and not others:
+                    priority = self._did_priority(call)  # (#4)
                     self._input(tenant, lambda: engine.arrive(
-                        call.id, queue.id, now, arrived_at=arrived_at
+                        call.id, queue.id, now, priority=priority, arrived_at=arrived_at
                     ))  # fmt: skip
             elif qc.queue_id != queue.id and qc.state in WAITING:
                 self._input(tenant, lambda: engine.move(call.id, queue.id, now))
@@ -395,6 +396,15 @@ class AcdService:
         elif not offer.answered and mine:
             rejected = leg.cause in REJECTED
             self._emit(tenant, engine.missed(key, agent, now, rejected=rejected))
+
+    def _did_priority(self, call: Call) -> int:
+        """(#4) An inbound caller who came in through a DID of the call's tenant enters the
+        queue with the DID's priority (0 otherwise). The DID is the call's To number, the very
+        lookup ``CallPump._route`` made, so it also holds after an overflow or a restart."""
+        if call.origin is not CallOrigin.INBOUND:
+            return 0
+        did = self.directory.did_for(call.to_number)
+        return did.priority if did is not None and did.tenant_id == call.tenant_id else 0
 
     def _input(self, tenant_id: str, step: Callable[[], list[Output]]) -> None:
         try:

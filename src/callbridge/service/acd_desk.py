@@ -225,6 +225,18 @@ class QueueDesk:
             raise Conflict("the agent is not ready and idle", code="agent_not_available")
         await self.svc.run(tenant_id, engine.pick(ext.id, call_id, self.svc.now()))
 
+    async def reprioritise(
+        self, actor: Actor, tenant_id: str, queue_id: str, call_id: str, priority: int
+    ) -> None:
+        """Give the waiting call another priority (#4): higher first, arrival order within."""
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise Invalid(
+                f"the priority must be {MIN_PRIORITY}..{MAX_PRIORITY}",
+                code="priority_out_of_range", priority=priority,
+            )  # fmt: skip
+        engine, _ = self._waiting_call(actor, tenant_id, queue_id, call_id)
+        await self.svc.run(tenant_id, engine.reprioritise(call_id, priority, self.svc.now()))
+
     async def callback(
         self, actor: Actor, tenant_id: str, queue_id: str, call_id: str, number: str
     ) -> None:
@@ -237,4 +249,5 @@ class QueueDesk:
             await end_call(self.svc, call_id, HangupCause.NORMAL)
 
 
+MIN_PRIORITY, MAX_PRIORITY = 0, 9  # a caller's priority (#4): higher first
 _WAITING = (QueueCallState.WAITING, QueueCallState.OFFERED)

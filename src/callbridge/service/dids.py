@@ -14,7 +14,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..domain.dids import Did, check_did_number, check_did_target
+from ..domain.dids import (
+    DID_MAX_PRIORITY,
+    DID_MIN_PRIORITY,
+    Did,
+    check_did_number,
+    check_did_target,
+)
 from ..domain.errors import Conflict, Invalid, NotFound, PermissionDenied
 from ..domain.events import DomainEvent, EventCategory
 from ..domain.tenancy import Permission
@@ -23,7 +29,18 @@ from .core import Core
 from .directory import Directory
 
 KIND = "dids"
-_MUTABLE = frozenset({"target", "description"})
+_MUTABLE = frozenset({"target", "description", "priority"})
+
+
+def _check_priority(priority: object) -> None:
+    """(#4) A DID's priority: an integer 0..9 (``422 did_priority_invalid``)."""
+    ok = isinstance(priority, int) and not isinstance(priority, bool)
+    if not ok or not DID_MIN_PRIORITY <= priority <= DID_MAX_PRIORITY:  # type: ignore[operator]
+        raise Invalid(
+            f"priority must be an integer {DID_MIN_PRIORITY}..{DID_MAX_PRIORITY}",
+            code="did_priority_invalid",
+            priority=priority,
+        )
 
 
 def _event(type_: str, did: Did, **data: Any) -> DomainEvent:
@@ -60,17 +77,20 @@ class DidService:
         target: str,
         description: str = "",
         did_id: str | None = None,
+        priority: int = 0,
     ) -> Did:
         actor.require(Permission.TENANT_EDIT)
         self.directory.tenant(actor, tenant_id)
         self._require_telco(actor)
         normal = check_did_number(number)
+        _check_priority(priority)
         did = Did(
             id=did_id or self.core.new_id(),
             tenant_id=tenant_id,
             number=normal,
             target=self._checked_target(tenant_id, target),
             description=description,
+            priority=priority,
         )
         async with self._assigning:
             taken = self.directory.did_for(normal)
@@ -91,9 +111,12 @@ class DidService:
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise Invalid(
-                f"only target and description can change, not {', '.join(sorted(unknown))}",
+                "only target, description and priority can change, not "
+                + ", ".join(sorted(unknown)),
                 code="immutable_field",
             )
+        if "priority" in changes:
+            _check_priority(changes["priority"])
         merged = {**current.model_dump(), **changes}
         merged["target"] = self._checked_target(tenant_id, str(merged["target"]))
         try:

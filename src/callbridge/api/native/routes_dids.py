@@ -23,11 +23,15 @@ class DidCreate(BaseModel):
     )
     target: str = Field(description="An extension number or queue extension of the tenant")
     description: str = Field(default="", max_length=200)
+    priority: int = Field(
+        default=0, ge=0, le=9, description="(#4) queue priority of its callers, higher first"
+    )
 
 
 class DidPatch(BaseModel):
     target: str | None = None
     description: str | None = Field(default=None, max_length=200)
+    priority: int | None = Field(default=None, ge=0, le=9)
 
 
 @router.get("/tenants/{tenant_id}/dids", response_model=list[Did], tags=_TAGS)
@@ -43,7 +47,9 @@ async def list_dids(tenant_id: str, actor: ActorDep, c: ContainerDep) -> list[Di
     summary="Assign a DID to the tenant (telco-level users only)",
 )
 async def create_did(tenant_id: str, body: DidCreate, actor: ActorDep, c: ContainerDep) -> Did:
-    return await c.dids.create(actor, tenant_id, body.number, body.target, body.description)
+    return await c.dids.create(
+        actor, tenant_id, body.number, body.target, body.description, priority=body.priority
+    )
 
 
 @router.get("/tenants/{tenant_id}/dids/{did_id}", response_model=Did, tags=_TAGS)

@@ -9,7 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ...service.acd_desk import AgentLiveStats, QueueLiveStats, WaitingCall
+from ...service.acd_desk import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    AgentLiveStats,
+    QueueLiveStats,
+    WaitingCall,
+)
 from .deps import ActorDep, ContainerDep
 
 router = APIRouter()
@@ -103,6 +109,32 @@ async def callback_waiting(
     """The caller hangs up but keeps their place; the agent who takes it is rung first, and on
     answer the customer is dialled."""
     await c.acd.desk.callback(actor, tenant_id, queue_id, call_id, body.number)
+    return Response(status_code=204)
+
+
+class NewPriority(BaseModel):
+    priority: int = Field(
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description="The caller's priority: higher is served first, arrival order within",
+    )
+
+
+@router.post(
+    ONE + "/priority", status_code=204, tags=["queues"], summary="Re-prioritise a waiting call"
+)
+async def reprioritise_waiting(
+    tenant_id: str,
+    queue_id: str,
+    call_id: str,
+    body: NewPriority,
+    actor: ActorDep,
+    c: ContainerDep,
+) -> Response:
+    """The caller moves within the line to the new priority, keeping their arrival order among
+    the callers of that priority; a ringing offer keeps ringing. Outside 0..9: 422
+    ``request_invalid``."""
+    await c.acd.desk.reprioritise(actor, tenant_id, queue_id, call_id, body.priority)
     return Response(status_code=204)
 
 

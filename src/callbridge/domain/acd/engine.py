@@ -14,6 +14,7 @@ report a timeout or a rejection itself with :meth:`AcdEngine.missed`.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 
 from ..errors import Conflict, Invalid, LimitExceeded
 from .distribution import Distributor
@@ -276,6 +277,37 @@ class AcdEngine(Distributor):
         self._enter(call, target, out)
         self._arm_max_wait(call)
         self._dispatch((call,), [a.agent_id for a in released], now, out)
+        return out
+
+    def reprioritise(self, call_id: str, priority: int, now: float) -> list[Output]:
+        """Change a waiting (or offered) call's priority (#4): it keeps its arrival order
+        within the new priority. Emits ``queue.priority_changed`` and the position changes;
+        nothing when the priority is unchanged. No offer is made or withdrawn: which calls
+        wait and which agents are idle does not change, so the engine stays work-conserving.
+        """
+        call = self._call(call_id)
+        QUEUE_CALL.next(call.state, CallInput.MOVE)  # waiting or offered only (stable codes)
+        if priority == call.priority:
+            return []
+        queue = self._queues[call.queue_id]
+        line = queue.line
+        waiting = call.state is CallState.WAITING
+        if waiting:
+            self._unwait(call)
+        i = bisect_left(line, call.line_key)
+        del line[i]
+        previous, call.priority = call.priority, priority
+        j = bisect_left(line, call.line_key)
+        line.insert(j, call.line_key)
+        if waiting:
+            self._wait(call)
+        out: list[Output] = [
+            self._queue_event(
+                "queue.priority_changed", call, priority=priority, previous=previous,
+                position=j + 1,
+            )
+        ]  # fmt: skip
+        self._positions(queue, min(i, j), out, stop=max(i, j) + 1)
         return out
 
     def remove(

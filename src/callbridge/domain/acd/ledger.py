@@ -167,9 +167,11 @@ class Ledger:
         waiting = self._queues[call.queue_id].waiting
         del waiting[bisect_left(waiting, call.line_key)]
 
-    def _positions(self, queue: QueueSlot, start: int, out: list[Output]) -> None:
+    def _positions(
+        self, queue: QueueSlot, start: int, out: list[Output], stop: int | None = None
+    ) -> None:
         qid = queue.config.queue_id
-        for j in range(start, len(queue.line)):
+        for j in range(start, len(queue.line) if stop is None else stop):
             out.append(
                 DomainEvent(
                     "queue.position_changed", EventCategory.QUEUE, queue.line[j][2],
