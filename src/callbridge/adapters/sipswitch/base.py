@@ -5,6 +5,7 @@ See :mod:`callbridge.adapters.sipswitch` for the theory of operation.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ UsernameFor = Callable[[str, str], str | None]
 """``username_for(tenant_id, extension_number)``: the extension's SIP username, or None."""
 
 
-class SwitchBase:
+class SwitchBase(abc.ABC):
     """State shared by the mixins, and the helpers they all use."""
 
     def __init__(
@@ -76,21 +77,21 @@ class SwitchBase:
 
     # --- hooks the mixins implement ----------------------------------------------------------
 
+    @abc.abstractmethod
     def _kick_reinvite(self, leg: Leg) -> None:
         """Send a re-INVITE if the leg's wanted direction differs from the negotiated one."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _on_reinvite(self, request: SipRequest, source: Source) -> SipResponse | None:
         """An in-dialog INVITE (the INVITE handler passes those on)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _send_ok(self, leg: Leg, request: SipRequest, ok: SipResponse) -> None:
         """Send a 2xx to an INVITE and resend it until its ACK."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _final_notify(self, leg: Leg, cause: HangupCause) -> SipRequest | None:
         """The last NOTIFY of a pending REFER, to send before the BYE (None without one)."""
-        raise NotImplementedError
 
     # --- helpers -------------------------------------------------------------------------------
 
