@@ -126,6 +126,19 @@ async def start_sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
     )
 
 
+@contextlib.asynccontextmanager
+async def sipp_scenario(
+    name: str, cwd: Path
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """SIPp running ``scenarios/<name>`` on a free port (killed on exit): ``(process, port)``."""
+    port = free_port_both()
+    process = await start_sipp("-sf", str(SCENARIOS / name), "-p", str(port), cwd=cwd)
+    try:
+        yield process, port
+    finally:
+        await kill(process)
+
+
 async def sipp_done(process: asyncio.subprocess.Process, cwd: Path) -> None:
     async with asyncio.timeout(20):
         output, _ = await process.communicate()
@@ -199,25 +212,17 @@ async def test_dial_phone_rings_answers_then_our_bye(stack: Stack, tmp_path: Pat
 
 
 async def test_busy_phone_gives_hungup_busy(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_busy.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_busy.xml", tmp_path) as (process, port):
         await stack.register_phone("1001", port)
         await stack.switch.dial(dial("leg-2"))
         assert await stack.next_event() == SwitchEvent(
             SwitchEventKind.HUNGUP, "leg-2", HangupCause.BUSY
         )
         await sipp_done(process, tmp_path)
-    finally:
-        await kill(process)
 
 
 async def test_ring_timeout_cancels_and_gives_no_answer(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_ring_cancel.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_ring_cancel.xml", tmp_path) as (process, port):
         await stack.register_phone("1001", port)
         await stack.switch.dial(dial("leg-3", timeout_s=1.0))
         assert await stack.next_event() == SwitchEvent(SwitchEventKind.RINGING, "leg-3")
@@ -225,15 +230,10 @@ async def test_ring_timeout_cancels_and_gives_no_answer(stack: Stack, tmp_path: 
             SwitchEventKind.HUNGUP, "leg-3", HangupCause.NO_ANSWER
         )
         await sipp_done(process, tmp_path)
-    finally:
-        await kill(process)
 
 
 async def test_core_hangup_while_ringing_cancels(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_ring_cancel.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_ring_cancel.xml", tmp_path) as (process, port):
         await stack.register_phone("1001", port)
         await stack.switch.dial(dial("leg-4"))
         assert await stack.next_event() == SwitchEvent(SwitchEventKind.RINGING, "leg-4")
@@ -241,8 +241,6 @@ async def test_core_hangup_while_ringing_cancels(stack: Stack, tmp_path: Path) -
         await sipp_done(process, tmp_path)
         await asyncio.sleep(0.1)
         assert stack.events.empty()
-    finally:
-        await kill(process)
 
 
 async def test_incoming_call_accepted_answered_then_caller_bye(

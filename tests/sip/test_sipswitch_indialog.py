@@ -14,18 +14,15 @@ from pathlib import Path
 import pytest
 from aiosipua.message import SipRequest, SipResponse
 from tests.media.phones import Phone as RtpPhone
-from tests.sip.test_endpoint_sipp import free_port_both
 from tests.sip.test_sipswitch import (
-    SCENARIOS,
     TENANT,
     RawPeer,
     Stack,
     answered_incoming,
     invite_text,
-    kill,
     offer,
     sipp_done,
-    start_sipp,
+    sipp_scenario,
 )
 
 from callbridge.adapters.sipswitch import HoldReinvite
@@ -563,10 +560,7 @@ async def test_cancel_crossing_our_200_is_answered_and_ignored(stack: Stack, pee
 
 
 async def test_trunk_digest_challenge_is_answered_once(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_auth.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_auth.xml", tmp_path) as (process, port):
         stack.switch.trunk = Source("UDP", "127.0.0.1", port)
         stack.switch.trunk_username, stack.switch.trunk_password = "trunkuser", "trunkpass"
         await stack.switch.dial(DialRequest("leg-au", "call-au", TENANT, "+15550000", True, "1"))
@@ -574,17 +568,12 @@ async def test_trunk_digest_challenge_is_answered_once(stack: Stack, tmp_path: P
         assert await stack.next_event() == SwitchEvent(SwitchEventKind.ANSWERED, "leg-au")
         await stack.switch.hangup("leg-au", HangupCause.NORMAL)
         await sipp_done(process, tmp_path)
-    finally:
-        await kill(process)
 
 
 async def test_trunk_digest_with_a_wrong_password_fails_the_scenario(
     stack: Stack, tmp_path: Path
 ) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_auth.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_auth.xml", tmp_path) as (process, port):
         stack.switch.trunk = Source("UDP", "127.0.0.1", port)
         stack.switch.trunk_username, stack.switch.trunk_password = "trunkuser", "wrong"
         await stack.switch.dial(DialRequest("leg-aw", "call-aw", TENANT, "+15550000", True, "1"))
@@ -593,15 +582,10 @@ async def test_trunk_digest_with_a_wrong_password_fails_the_scenario(
         )  # the 403
         with pytest.raises(AssertionError, match="sipp exited"):
             await sipp_done(process, tmp_path)  # verifyauth said no
-    finally:
-        await kill(process)
 
 
 async def test_second_challenge_is_rejected(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_auth_twice.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_auth_twice.xml", tmp_path) as (process, port):
         stack.switch.trunk = Source("UDP", "127.0.0.1", port)
         stack.switch.trunk_username, stack.switch.trunk_password = "trunkuser", "trunkpass"
         await stack.switch.dial(DialRequest("leg-a2", "call-a2", TENANT, "+15550000", True, "1"))
@@ -609,20 +593,13 @@ async def test_second_challenge_is_rejected(stack: Stack, tmp_path: Path) -> Non
             SwitchEventKind.HUNGUP, "leg-a2", HangupCause.REJECTED
         )
         await sipp_done(process, tmp_path)  # the retry carried Proxy-Authorization
-    finally:
-        await kill(process)
 
 
 async def test_challenge_without_credentials_is_rejected(stack: Stack, tmp_path: Path) -> None:
-    port = free_port_both()
-    scenario = str(SCENARIOS / "sipswitch_uas_auth_once.xml")
-    process = await start_sipp("-sf", scenario, "-p", str(port), cwd=tmp_path)
-    try:
+    async with sipp_scenario("sipswitch_uas_auth_once.xml", tmp_path) as (process, port):
         stack.switch.trunk = Source("UDP", "127.0.0.1", port)
         await stack.switch.dial(DialRequest("leg-a0", "call-a0", TENANT, "+15550000", True, "1"))
         assert await stack.next_event() == SwitchEvent(
             SwitchEventKind.HUNGUP, "leg-a0", HangupCause.REJECTED
         )
         await sipp_done(process, tmp_path)
-    finally:
-        await kill(process)
