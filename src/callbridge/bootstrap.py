@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .ports.switch import Switch
 from .service.acd import AcdService
 from .service.agents import AgentService
 from .service.calls import CallService
-from .service.core import Core
+from .service.core import Core, new_call_id, new_id
 from .service.dids import DidService
 from .service.directory import AccessAdmin, Directory
 from .service.simulator import Simulator
@@ -135,7 +136,10 @@ def build(
     storage: Storage | None = None,
     bus: EventBus | None = None,
     switch: Switch | None = None,
+    ids: Callable[[], str] | None = None,
+    call_ids: Callable[[], str] | None = None,
 ) -> Container:
+    """Wire a container. ``ids``/``call_ids`` replace the id generators (tests want stable ids)."""
     clock = clock or SystemClock()
     if storage is None:
         if settings.storage == "sqlite":
@@ -166,6 +170,8 @@ def build(
         bus=bus or MemoryEventBus(),
         switch=switch or SimulatedSwitch(clock, default_answer_after=settings.sim_answer_after),
         clock=clock,
+        ids=ids or new_id,
+        call_ids=call_ids or new_call_id,
     )
     directory = Directory(core)
     sip_accounts = SipAccounts(core, directory, settings.sip_realm)

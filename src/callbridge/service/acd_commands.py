@@ -212,7 +212,7 @@ async def callback_due(svc: AcdService, tenant_id: str, cmd: CallbackDue) -> Non
     queue = svc.directory.queues.get(cmd.queue_id)
     now = core.clock.now()
     call = Call(
-        id=core.new_id(),
+        id=core.new_call_id(),
         tenant_id=tenant_id,
         origin=CallOrigin.ORIGINATE,
         from_number=ext.number,

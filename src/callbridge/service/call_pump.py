@@ -172,7 +172,7 @@ class CallPump(CallMedia, CallTransfers, CallConference):
         from_number, to_number = event.from_number or "", event.to_number or ""
         # (#3) a DID names its tenant and the number (extension or queue) to ring in it
         tenant_id, dialled = (hint[0], hint[2]) if hint else self._route(to_number)
-        call_id = hint[1] if hint else self.core.new_id()
+        call_id = hint[1] if hint else self.core.new_call_id()
         if tenant_id is None:
             log.info("incoming leg %s to %s: no tenant has this number", event.leg_id, to_number)
             await self.core.switch.hangup(event.leg_id, HangupCause.UNALLOCATED)  # (#3) 404

@@ -152,7 +152,7 @@ class CallService(CallPump):
             caller_id, queue_id = queue.caller_id or caller_id, queue.id
         now = self.core.clock.now()
         call = Call(
-            id=self.core.new_id(),
+            id=self.core.new_call_id(),
             tenant_id=tenant_id,
             origin=CallOrigin.ORIGINATE,
             from_number=ext.number,
@@ -194,7 +194,7 @@ class CallService(CallPump):
         switch = self.core.switch
         if not isinstance(switch, ScriptableSwitch):
             raise Invalid("the server does not run the simulated switch", code="not_simulated")
-        call_id = self.core.new_id()
+        call_id = self.core.new_call_id()
         leg_id = switch.inject_incoming(from_number, to_number)
         self._incoming[leg_id] = (tenant_id, call_id, dialled)
         return call_id

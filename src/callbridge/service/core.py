@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -32,6 +33,19 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+CALL_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CALL_ID_LENGTH = 13
+
+
+def new_call_id() -> str:
+    """A call's id: 13 random upper-case alphanumerics (about 67 bits), e.g. ``0BS9DD02LEMUI``.
+
+    The shape is the one the CCS dialect documents for its calls, so that dialect shows the core's
+    id as it is (no mapping table to keep across restarts); the native API treats it as opaque.
+    """
+    return "".join(secrets.choice(CALL_ID_ALPHABET) for _ in range(CALL_ID_LENGTH))
+
+
 class Core:
     """Holds the ports; the services share one Core."""
 
@@ -43,12 +57,14 @@ class Core:
         switch: Switch,
         clock: Clock,
         ids: Callable[[], str] = new_id,
+        call_ids: Callable[[], str] = new_call_id,
     ) -> None:
         self.storage = storage
         self.bus = bus
         self.switch = switch
         self.clock = clock
         self.new_id = ids
+        self.new_call_id = call_ids
         self.committer = GroupCommitter(storage)
         #: called soon after every :meth:`save` (configuration changes), once the saving
         #: service has updated its in-memory copy (the ACD follows queues and skills so)
