@@ -41,32 +41,50 @@ TENANT_ID = "az123456-53d6-48e2-85cd-f8d6bde10fd9"
 TENANT_NAME = "CCSLab15"
 TENANT_TIMEZONE = "US/Eastern"
 
-#: (id, name)
-PRODUCTS: list[tuple[str, str]] = [
-    ("az123456-0001-4c1a-9d0e-5f7a8b9c0d01", "+AG"),
-    ("az123456-0002-4c1a-9d0e-5f7a8b9c0d02", "AllPermissions-Product"),
-    ("az123456-0003-4c1a-9d0e-5f7a8b9c0d03", "Campaign"),
-    ("az123456-0004-4c1a-9d0e-5f7a8b9c0d04", "ECR,ACP"),
+#: (id, name, notes): the products of the CCS spec's examples (4.1 and the tenant in 4.3)
+PRODUCTS: list[tuple[str, str, str]] = [
+    ("az123456-d7ef-4638-9cff-ef6aaba3e77f", "+AG", "R7.3 Feature"),
+    ("az123456-e76e-440c-8d9a-970015b8b533", "AllPermissions-Product", ""),
+    ("az123456-c58d-48c1-90b9-4b3c65c22875", "Jerin_product", ""),
+    ("az123456-b08e-467d-87e0-8763bce63892", "CCA,EM ph", "R6.3 Version"),
+    ("az123456-7a90-4e41-a91d-19c8e35e81ef", "Campaign", ""),
+    ("az123456-8cd5-4f06-9b23-af8c1283c4c6", "ECR,ACP", ""),
 ]
+#: the products the demo tenant has (CCS 4.3/4.4 examples)
+TENANT_PRODUCTS = ["az123456-7a90-4e41-a91d-19c8e35e81ef", "az123456-8cd5-4f06-9b23-af8c1283c4c6"]
 
 AGENT_PERMISSIONS = [
-    Permission.API,
     Permission.AGENT_CONTROL,
     Permission.CALL_CONTROL,
     Permission.CALL_EVENTS,
     Permission.AGENT_EVENTS,
+    Permission.INBOUND_QUEUE_EVENTS,
     Permission.CALLS_VIEW,
+    Permission.CALLS_LISTING_VIEW,
 ]
 
-#: key -> (id, name, permissions); global roles (no tenant)
-ROLES: dict[str, tuple[str, str, list[Permission]]] = {
-    "tenant_admin": ("az123456-a001-4d2b-8e3f-000000000001", "Tenant Admin", list(Permission)),
-    "telco_admin": ("az123456-a002-4d2b-8e3f-000000000002", "Telco Admin", list(Permission)),
-    "api": ("az123456-a003-4d2b-8e3f-000000000003", "API", [Permission.API]),
+#: key -> (id, name, permissions, tenant role?): the global roles of CCS 4.2 and the tenant
+#: roles of CCS 4.5, with the spec's ids; the agent holds "API" and "US1398 (Voice Help)"
+ROLES: dict[str, tuple[str, str, list[Permission], bool]] = {
+    "tenant_admin": (
+        "az123456-a5f9-488c-9bb6-e947f3f33d2b",
+        "Tenant Admin",
+        list(Permission),
+        False,
+    ),
+    "telco_admin": ("az123456-9817-4964-86ff-d2c4f11b67d0", "Telco Admin", list(Permission), False),
+    "api": ("az123456-ef95-44b7-afc8-54ce4cdb67f1", "API", [Permission.API], False),
     "agent": (
-        "az123456-a004-4d2b-8e3f-000000000004",
-        "Agent",
-        [p for p in AGENT_PERMISSIONS if p is not Permission.API],
+        "az123456-ac4e-4caf-922b-52ef715da6c7",
+        "US1398 (Voice Help)",
+        AGENT_PERMISSIONS,
+        True,
+    ),
+    "chat": (
+        "az123456-c173-43ae-b0f8-139e8eccab5f",
+        "US1398 (Chat Help)",
+        [Permission.AGENT_CONTROL, Permission.AGENT_EVENTS],
+        True,
     ),
 }
 
@@ -89,17 +107,18 @@ QUEUES: dict[str, tuple[str, dict[str, Any]]] = {
         "az123456-0817-40a5-86aa-0f43becbd6f6",
         {"extension": "387", "members": ["113", "114"]},
     ),
-    "Outbound": (
-        "az123456-0a0b-4c0d-8e0f-1a2b3c4d5e6f",
+    "Outbound": (  # the outbound queue of the CCS 4.28 example
+        "az123456-c0ed-42b7-8e8c-d50c4991828c",
         {"type": QueueType.VOICE_OUTBOUND, "caller_id": "2677318044", "members": []},
     ),
 }
 
-PRESENCE_OPTIONS: list[tuple[PresenceType, str]] = [
-    (PresenceType.SIGN_OUT, "Holiday In Bahamas"),
-    (PresenceType.SIGN_OUT, "Sign Out"),
-    (PresenceType.AWAY, "Coffee Break"),
-    (PresenceType.AWAY, "Lunch Break"),
+#: (id, type, name): CCS 4.7's options with its ids, and the "Lunch Break" of its 4.16 example
+PRESENCE_OPTIONS: list[tuple[str, PresenceType, str]] = [
+    ("az123456-a751-4bcd-a8d8-8c1c9d48186e", PresenceType.SIGN_OUT, "Holiday In Bahamas"),
+    ("az123456-2aa9-4aa3-aa9d-cc8513e95a6d", PresenceType.SIGN_OUT, "Sign Out"),
+    ("az123456-6227-4ddc-9204-bd3cb9496e23", PresenceType.AWAY, "Coffee Break"),
+    ("az123456-0b1c-4d2e-8f3a-4b5c6d7e8f90", PresenceType.AWAY, "Lunch Break"),
 ]
 
 #: key -> (principal id, name, level, role keys, extension number)
@@ -153,24 +172,23 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
     if TELCO_ID not in d.telcos:
         await d.create_telco(TELCO_NAME, telco_id=TELCO_ID)
         created.append("telco")
-    for product_id, name in PRODUCTS:
+    for product_id, name, notes in PRODUCTS:
         if product_id not in d.products:
-            await d.create_product(name, product_id=product_id)
+            await d.create_product(name, notes, product_id=product_id)
             created.append(f"product {name}")
-    for role_id, name, permissions in ROLES.values():
-        if role_id not in d.roles:
-            await d.create_role(name, permissions, role_id=role_id)
-            created.append(f"role {name}")
 
     if TENANT_ID not in d.tenants:
         await d.create_tenant(
             system, TENANT_NAME, telco_id=TELCO_ID, timezone=TENANT_TIMEZONE, tenant_id=TENANT_ID
         )
         created.append("tenant")
-    tenant = d.tenants[TENANT_ID]
-    for product_id, _ in PRODUCTS:
-        if product_id not in tenant.product_ids:
-            tenant = await d.add_product(system, TENANT_ID, product_id)
+        for product_id in TENANT_PRODUCTS:
+            await d.add_product(system, TENANT_ID, product_id)
+    for role_id, name, permissions, tenant_role in ROLES.values():
+        if role_id not in d.roles:
+            tenant_id = TENANT_ID if tenant_role else None
+            await d.create_role(name, permissions, tenant_id=tenant_id, role_id=role_id)
+            created.append(f"role {name}")
 
     new_agents: list[str] = []
     for number, (ext_id, first, last, is_agent) in EXTENSIONS.items():
@@ -186,9 +204,9 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
             new_agents.append(ext_id)
 
     existing = {p.name for p in d.presence_options_of(TENANT_ID)}
-    for kind, name in PRESENCE_OPTIONS:
+    for option_id, kind, name in PRESENCE_OPTIONS:
         if name not in existing:
-            await d.create_presence_option(system, TENANT_ID, kind, name)
+            await d.create_presence_option(system, TENANT_ID, kind, name, option_id=option_id)
             created.append(f"presence option {name}")
 
     extensions = _extension_ids(container)
@@ -220,7 +238,7 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
         with contextlib.suppress(DomainError):
             await container.agents.set_state(system, TENANT_ID, ext_id, "Ready")
 
-    role_ids = {key: role_id for key, (role_id, _, _) in ROLES.items()}
+    role_ids = {key: spec[0] for key, spec in ROLES.items()}
     for principal_id, name, level, roles, ext_number in PRINCIPALS.values():
         if principal_id in d.principals:
             continue
@@ -364,7 +382,27 @@ def credentials(base_url: str, container: Container, tokens: dict[str, str]) -> 
             "openapi": f"{base}/api/v1/openapi.json",
             "docs": f"{base}/api/v1/docs",
         },
+        # (#5) the Windstream CCS dialect: send a token as "Authorization: Bearer <token>", and
+        # as {"request": "connect", "token": <token>} on the WebSocket
+        "ccs": {
+            "api": f"{base}/6/v2/api/",
+            "sock": _ws_url(base) + "/6/v2/sock",
+            "tenant_uuid": TENANT_ID,
+            "tokens": {
+                "telco_user": tokens.get("telco_admin"),
+                "tenant_admin": tokens.get("tenant_admin"),
+                "agent": tokens.get("agent"),
+            },
+        },
     }
+
+
+def _ws_url(base: str) -> str:
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :]
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :]
+    return base
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The ASGI application: the native API (and, later, the dialect sub-apps)."""
+"""The ASGI application: the native API, with the dialect sub-apps mounted beside it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from ... import __version__
 from ...bootstrap import Container
 from ...domain.errors import DomainError
+from ..ccs.app import MOUNT as CCS_MOUNT
+from ..ccs.app import create_ccs_app
 from ..json import Json
 from . import (
     routes_access,
@@ -76,6 +78,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     api.include_router(routes_calls.router)
     api.include_router(routes_events.router)
     app.include_router(api)
+    app.mount(CCS_MOUNT, create_ccs_app(container))  # (#5) the CCS dialect
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
