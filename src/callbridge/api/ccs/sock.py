@@ -289,8 +289,10 @@ class Connection:
             finally:
                 timer.cancel()
                 waiter.cancel()
-            if not send.done():
-                send.cancel()
+                stuck = not send.done()
+                if stuck:
+                    send.cancel()  # also when this task is cancelled: no orphaned write
+            if stuck:
                 raise SlowConsumer(self.sent)
             send.result()
             self.sent = cursor
