@@ -333,3 +333,23 @@ async def test_a_frame_after_close_is_not_attempted(ccs: CcsWorld) -> None:
     await ccs.settle()
     with pytest.raises(asyncio.QueueEmpty):
         ws.from_app.get_nowait()
+
+
+async def test_an_unexpected_error_closes_with_1011_and_the_cursor(
+    ccs: CcsWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(sock, "render", broken)
+    async with SockClient(ccs) as ws:
+        ack = await ws.connect(ccs.tokens["tenant_admin"])
+        await agent_goes_away(ccs)
+        closed = await ws.closed()
+    assert closed.code == 1011
+    assert json.loads(ws.transcript[-2]) == {
+        "success": False,
+        "reason": "Internal Server Error: reconnect with your cursor",
+        "cursor": ack["cursor"],
+    }
+    assert "connection of" in caplog.text and ccs.tokens["tenant_admin"] not in caplog.text

@@ -48,6 +48,7 @@ CLOSE_NOT_FOUND = 4404  # tenant_uuid of a tenant the user cannot reach
 CLOSE_TIMEOUT = 4408  # no connect message in time
 CLOSE_SLOW = 4429  # the client does not read fast enough; reconnect with the cursor
 CLOSE_SHUTDOWN = 1001  # the server is going away; reconnect with the cursor
+CLOSE_INTERNAL = 1011  # an unexpected error (logged); reconnect with the cursor
 
 #: the permission that gates each delivered category, in the order the ack lists them
 DELIVERED = (EventCategory.CALL, EventCategory.AGENT, EventCategory.QUEUE)
@@ -219,8 +220,11 @@ class Connection:
 
     async def run(self) -> None:
         s = self.session
+        try:
+            await self.websocket.send_text(acknowledgement(s).decode())
+        except (WebSocketDisconnect, RuntimeError):
+            return
         stream = self.c.streams.follow(s.actor, s.tenant_id, s.after)
-        await self.websocket.send_text(acknowledgement(s).decode())
         head = await self.c.core.storage.last_seq(s.tenant_id)
         tasks = [
             asyncio.create_task(self._pump(stream, head), name="ccs-sock-pump"),
@@ -247,8 +251,11 @@ class Connection:
             code, reason = CLOSE_SHUTDOWN, "Server shutting down: reconnect with your cursor"
         elif isinstance(ending, (StreamClosed, SlowConsumer)):
             code, reason = CLOSE_SLOW, "Slow consumer: reconnect with your cursor"
+        elif ending is None or isinstance(ending, (WebSocketDisconnect, RuntimeError)):
+            return  # the client went away
         else:
-            return  # the client went away (or an unexpected error, logged by the task)
+            log.error("ccs sock: connection of %s failed", self.session.actor.id, exc_info=ending)
+            code, reason = CLOSE_INTERNAL, "Internal Server Error: reconnect with your cursor"
         log.info("ccs sock: closing %s (%s) at cursor %s", self.session.actor.id, reason, self.sent)
         body = dumps({"success": False, "reason": reason, "cursor": self.sent}).decode()
         with contextlib.suppress(Exception):
