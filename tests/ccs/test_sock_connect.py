@@ -147,3 +147,37 @@ async def test_messages_after_connect_are_ignored(ccs: CcsWorld) -> None:
         ws.send_text("noise")
         assert await ws.drain() == []
         assert ws.task is not None and not ws.task.done()
+
+
+MATRIX: list[tuple[str | None, str, int | None]] = [
+    # (user, tenant named in tenant_uuid, close code or None for an acknowledgement)
+    ("telco", "own", None),
+    ("telco", "other", 4404),
+    ("tenant_admin", "own", None),
+    ("tenant_admin", "other", 4404),
+    ("agent", "own", None),
+    ("agent", "other", 4404),
+    (None, "own", 4401),
+    (None, "other", 4401),
+]
+
+
+@pytest.mark.parametrize(("user", "tenant", "code"), MATRIX, ids=[f"{u}-{t}" for u, t, _ in MATRIX])
+async def test_users_by_tenant(
+    ccs: CcsWorld, user: str | None, tenant: str, code: int | None
+) -> None:
+    tenant_id = OWN_TENANT if tenant == "own" else OTHER_TENANT
+    async with SockClient(ccs) as ws:
+        first = await ws.connect(ccs.tokens[user] if user else None, tenant_uuid=tenant_id)
+        if code is None:
+            assert first["success"] is True and first["tenant_uuid"] == tenant_id
+            assert first["events"] == ["call", "agent", "inbound_queue"]
+            return
+        closed = await ws.closed()
+    assert closed.code == code
+    expected = (
+        {"status": 401, "reason": "Unauthorized"}
+        if code == 4401
+        else {"success": False, "reason": "Tenant not found"}
+    )
+    assert first == expected
