@@ -245,6 +245,12 @@ class Connection:
                     await task
             await stream.aclose()
         await self._goodbye(ending)
+        log.info(
+            "ccs sock: %s left tenant %s at cursor %s",
+            s.actor.id,
+            s.tenant_id,
+            self.sent,
+        )
 
     async def _goodbye(self, ending: BaseException | None) -> None:
         if isinstance(ending, StreamClosed) and ending.details.get("reason") == "shutdown":
