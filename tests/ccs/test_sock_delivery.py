@@ -19,7 +19,7 @@ from callbridge.api.ccs.events import TABLE
 from callbridge.domain.directory import PresenceType
 from callbridge.domain.events import EventCategory
 from callbridge.domain.tenancy import Level, Permission
-from callbridge.service.auth import system_actor
+from callbridge.service.auth import hash_secret, system_actor
 
 SYSTEM = system_actor()
 
@@ -353,3 +353,33 @@ async def test_an_unexpected_error_closes_with_1011_and_the_cursor(
         "cursor": ack["cursor"],
     }
     assert "connection of" in caplog.text and ccs.tokens["tenant_admin"] not in caplog.text
+
+
+async def test_a_token_revoked_while_connected_closes_at_the_next_event(ccs: CcsWorld) -> None:
+    d = ccs.c.directory
+    async with SockClient(ccs) as ws:
+        await ws.connect(ccs.tokens["agent"])
+        await d.revoke_token(d.tokens[hash_secret(ccs.tokens["agent"])].id)
+        await agent_goes_away(ccs)
+        closed = await ws.closed()
+    assert closed.code == 4401
+    assert ws.transcript[1:] == [
+        '{"status":401,"reason":"Unauthorized"}',
+        "CLOSE 4401 Unauthorized",
+    ]
+    assert_golden_lines("sock_token_revoked", ws.transcript[1:])
+
+
+async def test_a_role_losing_a_permission_stops_that_category_at_once(ccs: CcsWorld) -> None:
+    token = await user_with(ccs, AGENTS, CALLS)
+    d = ccs.c.directory
+    principal = d.tokens[hash_secret(token)].principal_id
+    role = d.roles[d.principals[principal].role_ids[0]]
+    async with SockClient(ccs) as ws:
+        await ws.connect(token)
+        await agent_goes_away(ccs)
+        assert categories(await ws.drain()) == {"agent"}
+        await d.create_role(role.name, [CALLS], OWN_TENANT, role_id=role.id)  # replaces it
+        await ccs.c.agents.set_state(SYSTEM, OWN_TENANT, EXT["112"], "Ready")
+        await queue_call(ccs)
+        assert categories(await ws.drain()) == {"call"}

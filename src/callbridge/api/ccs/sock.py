@@ -13,9 +13,11 @@ Theory of operation (the protocol is documented in docs/ccs.md, "Events"):
    :mod:`.events`, each only if the user's permissions allow its category.
 
 Each connection owns three tasks (pump: log/bus -> frames; sender: frames -> socket; reader:
-socket -> ignored, to see the client's close) and cancels them all when any ends. A client that
-cannot keep up (its frame queue is full, the bus dropped it, or one frame waits longer than
-:attr:`SockLimits.send_timeout_s` to be written) is closed with 4429 and its cursor to resume.
+socket -> ignored, to see the client's close) and cancels them all when any ends. The token is
+checked again for every event: revoked, the connection is closed with 4401; a role that lost an
+event permission stops that category at once. A client that cannot keep up (its frame queue is
+full, the bus dropped it, or one frame waits longer than :attr:`SockLimits.send_timeout_s` to be
+written) is closed with 4429 and its cursor to resume.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -34,6 +36,7 @@ from ...bootstrap import Container
 from ...domain.errors import DomainError
 from ...domain.events import EventCategory, StoredEvent
 from ...service.auth import EVENT_PERMISSION, Actor
+from ...service.directory import Directory
 from ...service.streams import StreamClosed
 from .events import CATEGORY_NAME, cursor_of, render
 from .wire import UNAUTHORIZED, dumps
@@ -85,6 +88,19 @@ class Session:
     tenant_id: str
     after: int
     categories: tuple[EventCategory, ...]
+    token: str = field(repr=False, default="")  # a secret: never in a log line
+
+    def current_actor(self, directory: Directory) -> Actor:
+        """The user as of now (roles may have changed); :class:`Revoked` if the token is not
+        valid any more."""
+        try:
+            return directory.authenticate(self.token)
+        except DomainError:
+            raise Revoked from None
+
+
+class Revoked(Exception):
+    """The token was revoked (or its user deleted) while connected."""
 
 
 # ------------------------------------------------------------------------- the connect message
@@ -141,7 +157,7 @@ async def open_session(c: Container, text: str | None) -> Session:
     elif after > head:
         raise Refusal(CLOSE_INVALID, "Invalid cursor: it is ahead of the tenant's events")
     categories = tuple(k for k in DELIVERED if actor.has(EVENT_PERMISSION[k]))
-    return Session(actor, tenant_id, after, categories)
+    return Session(actor, tenant_id, after, categories, token)
 
 
 def acknowledgement(session: Session) -> bytes:
@@ -255,6 +271,13 @@ class Connection:
     async def _goodbye(self, ending: BaseException | None) -> None:
         if isinstance(ending, StreamClosed) and ending.details.get("reason") == "shutdown":
             code, reason = CLOSE_SHUTDOWN, "Server shutting down: reconnect with your cursor"
+        elif isinstance(ending, Revoked):
+            log.info("ccs sock: token of %s no longer valid", self.session.actor.id)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(LIMITS.close_timeout_s):
+                    await self.websocket.send_text(UNAUTHORIZED.decode())
+                    await self.websocket.close(CLOSE_UNAUTHORIZED, "Unauthorized")
+            return
         elif isinstance(ending, (StreamClosed, SlowConsumer)):
             code, reason = CLOSE_SLOW, "Slow consumer: reconnect with your cursor"
         elif ending is None or isinstance(ending, (WebSocketDisconnect, RuntimeError)):
@@ -273,9 +296,11 @@ class Connection:
         """Render the stream into the frame queue: blocking while replaying the log (it waits),
         never blocking for live events (a full queue means the client is too slow)."""
         directory = self.c.directory
-        wanted = set(self.session.categories)
         async for event in stream:
-            if event.category not in wanted:
+            if event.category not in DELIVERED:
+                continue
+            actor = self.session.current_actor(directory)
+            if not actor.has(EVENT_PERMISSION[event.category]):
                 continue
             frame = render(directory, event)
             if frame is None:
