@@ -127,6 +127,8 @@ SAMPLES: dict[tuple[EventCategory, str], dict[str, Any]] = {
 }
 
 WHEN = datetime(2021, 10, 7, 7, 22, 21, tzinfo=UTC)
+NUMBERS = ("112", "19735552106")  # the calling and called numbers of the sample call
+INBOUND = ("19735550123", "386")  # those of the sample queue call
 
 
 def _stored(key: tuple[EventCategory, str], seq: int = 57) -> StoredEvent:
@@ -143,15 +145,21 @@ def test_every_mapped_type_has_a_sample() -> None:
 async def test_each_event_type_has_its_golden_frame(
     ccs: CcsWorld, key: tuple[EventCategory, str]
 ) -> None:
-    frame = render(ccs.c.directory, _stored(key))
+    numbers = {A: None, C: NUMBERS, Q: INBOUND}[key[0]]
+    frame = render(ccs.c.directory, _stored(key), numbers)
     assert frame is not None
-    head = list(frame)[:6]
-    assert head == ["event", "type", "cursor", "tenant_uuid", "datetime", "time_z"]
+    head = ["event", "type", "cursor", "tenant_uuid", "datetime", "time_z"]
+    if key[0] is not A:
+        head += ["call_id", "calling_number", "called_number"]
+    assert list(frame)[: len(head)] == head
     assert frame["type"] == TABLE[key][0]
     assert frame["cursor"] == "57" and frame["tenant_uuid"] == OWN_TENANT
     assert frame["datetime"] == "2021-10-07T07:22:21" and frame["time_z"] == "UTC"
-    if key[0] is C:
-        assert frame["call_id"] == CALL
+    if key[0] is not A:
+        assert (frame["call_id"], frame["calling_number"], frame["called_number"]) == (
+            CALL,
+            *(numbers or ()),
+        )
     assert_golden_lines(f"event_{frame['event']}_{frame['type']}", [orjson.dumps(frame).decode()])
 
 

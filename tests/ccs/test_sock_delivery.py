@@ -383,3 +383,25 @@ async def test_a_role_losing_a_permission_stops_that_category_at_once(ccs: CcsWo
         await ccs.c.agents.set_state(SYSTEM, OWN_TENANT, EXT["112"], "Ready")
         await queue_call(ccs)
         assert categories(await ws.drain()) == {"call"}
+
+
+async def test_call_frames_carry_the_numbers_also_after_a_resume_mid_call(ccs: CcsWorld) -> None:
+    """The numbers come from call.created, else from the live call, else from its record."""
+    token = ccs.tokens["tenant_admin"]
+    call = await ccs.c.calls.originate(SYSTEM, OWN_TENANT, EXT["112"], "19735552106")
+    await ccs.settle(1)
+    log = await ccs.c.core.storage.events(OWN_TENANT, 0, 1000)
+    created = next(e.seq for e in log if e.type == "call.created")
+    numbers = {"calling_number": "112", "called_number": "19735552106"}
+    async with SockClient(ccs) as ws:  # resumes after call.created: the call is live
+        await ws.connect(token, cursor=str(created))
+        live = [f for f in await ws.drain() if f["event"] == "call"]
+    await ccs.c.calls.kill(SYSTEM, OWN_TENANT, call.id)
+    await ccs.settle(1)
+    async with SockClient(ccs) as ws:  # the call has ended: its call record has the numbers
+        await ws.connect(token, cursor=str(created))
+        ended = [f for f in await ws.drain() if f["event"] == "call"]
+    assert live and ended[-1]["type"] == "ended"
+    for frame in live + ended:
+        assert frame["call_id"] == call.id
+        assert {k: frame[k] for k in numbers} == numbers, frame

@@ -8,7 +8,9 @@ as 4.15 prints them (``"Idle"``, ``"Talking"`` …) and durations as ``H:MM:SS``
 Every frame starts with the same envelope, in this order::
 
     {"event": "call" | "agent" | "inbound_queue", "type": <what happened>, "cursor": "<n>",
-     "tenant_uuid": …, "datetime": "2021-10-07T07:22:21", "time_z": "UTC", …payload}
+     "tenant_uuid": …, "datetime": "2021-10-07T07:22:21", "time_z": "UTC",
+     "call_id": …, "calling_number": …, "called_number": …,   (call and inbound-queue frames)
+     …payload}
 
 Theory of operation: :data:`TABLE` maps each (category, core type) to a CCS ``type`` and a
 function building the payload from the stored event's data (plus names from the directory).
@@ -368,8 +370,12 @@ def cursor_of(event: StoredEvent) -> str:
     return str(event.seq)
 
 
-def render(directory: Directory, event: StoredEvent) -> Data | None:
-    """The CCS frame of ``event``, or None for an event the socket does not carry."""
+def render(
+    directory: Directory, event: StoredEvent, numbers: tuple[str, str] | None = None
+) -> Data | None:
+    """The CCS frame of ``event``, or None for an event the socket does not carry.
+
+    ``numbers`` (calling, called) go on call and inbound-queue frames after the call id."""
     name = CATEGORY_NAME[event.category]
     if name is None:
         return None
@@ -384,8 +390,10 @@ def render(directory: Directory, event: StoredEvent) -> Data | None:
         "datetime": event.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "time_z": "UTC",
     }
-    if event.category is EventCategory.CALL and event.call_id is not None:
+    if event.category in (EventCategory.CALL, EventCategory.QUEUE) and event.call_id is not None:
         frame["call_id"] = event.call_id
+        if numbers is not None:
+            frame["calling_number"], frame["called_number"] = numbers
     payload = build(Lookup(directory, event.tenant_id), event)
     for key, value in payload.items():
         frame.setdefault(key, value)

@@ -38,6 +38,7 @@ from ...domain.events import EventCategory, StoredEvent
 from ...service.auth import EVENT_PERMISSION, Actor
 from ...service.directory import Directory
 from ...service.streams import StreamClosed
+from .call_numbers import CallNumbers
 from .events import CATEGORY_NAME, cursor_of, render
 from .wire import UNAUTHORIZED, dumps
 
@@ -296,13 +297,14 @@ class Connection:
         """Render the stream into the frame queue: blocking while replaying the log (it waits),
         never blocking for live events (a full queue means the client is too slow)."""
         directory = self.c.directory
+        numbers = CallNumbers(self.c, self.session.tenant_id)
         async for event in stream:
             if event.category not in DELIVERED:
                 continue
             actor = self.session.current_actor(directory)
             if not actor.has(EVENT_PERMISSION[event.category]):
                 continue
-            frame = render(directory, event)
+            frame = render(directory, event, await numbers.of(event))
             if frame is None:
                 continue
             item = (cursor_of(event), dumps(frame))
