@@ -270,6 +270,7 @@ async def test_a_slow_client_that_reads_again_gets_the_goodbye_and_resumes(
     goodbye = slow.transcript[-2]
     assert goodbye.startswith('{"success":false,"reason":"Slow consumer: reconnect with your')
     cursor = json.loads(goodbye)["cursor"]
+    assert_golden_lines("sock_slow_consumer", slow.transcript[-2:])
     assert cursor == ack["cursor"]  # nothing was written before the pause
     async with SockClient(ccs) as ws:
         await ws.connect(token, cursor=cursor)
@@ -352,6 +353,7 @@ async def test_an_unexpected_error_closes_with_1011_and_the_cursor(
         "reason": "Internal Server Error: reconnect with your cursor",
         "cursor": ack["cursor"],
     }
+    assert_golden_lines("sock_internal_error", ws.transcript[-2:])
     assert "connection of" in caplog.text and ccs.tokens["tenant_admin"] not in caplog.text
 
 
@@ -405,3 +407,32 @@ async def test_call_frames_carry_the_numbers_also_after_a_resume_mid_call(ccs: C
     for frame in live + ended:
         assert frame["call_id"] == call.id
         assert {k: frame[k] for k in numbers} == numbers, frame
+
+
+async def test_live_events_overflowing_during_a_stalled_replay_close_and_resume(
+    ccs: CcsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bus drops a subscriber whose replay is stalled by the client while live events pile
+    up; the client gets 4429 with the cursor it reached and loses nothing on resume."""
+    monkeypatch.setattr(sock, "LIMITS", sock.SockLimits(queue_size=2, close_timeout_s=1.0))
+    monkeypatch.setattr(ccs.c.streams, "queue_size", 2)
+    token = ccs.tokens["tenant_admin"]
+    async with SockClient(ccs) as ws:
+        await ws.connect(token, cursor="0")
+        ws.pause()
+        for _ in range(3):
+            await agent_goes_away(ccs)
+            await ccs.c.agents.set_state(SYSTEM, OWN_TENANT, EXT["112"], "Ready")
+        await ccs.settle()
+        ws.resume()
+        closed = await ws.closed()
+    assert closed.code == 4429
+    frames = [json.loads(line) for line in ws.transcript[1:-2]]
+    goodbye = json.loads(ws.transcript[-2])
+    assert goodbye["cursor"] == frames[-1]["cursor"]
+    async with SockClient(ccs) as again:
+        await again.connect(token, cursor=goodbye["cursor"])
+        rest = await again.drain()
+    log = await ccs.c.core.storage.events(OWN_TENANT, 0, 1000)
+    expected = [str(e.seq) for e in log if e.category is not EventCategory.CONFIG]
+    assert [f["cursor"] for f in frames + rest] == expected

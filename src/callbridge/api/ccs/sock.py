@@ -327,15 +327,18 @@ class Connection:
             try:
                 await asyncio.wait({send, waiter}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                # Also when this task is cancelled: a frame written counts (the goodbye names
+                # its cursor, so a resume does not repeat it), one not written is withdrawn.
                 timer.cancel()
                 waiter.cancel()
                 stuck = not send.done()
                 if stuck:
-                    send.cancel()  # also when this task is cancelled: no orphaned write
+                    send.cancel()
+                elif not send.cancelled() and send.exception() is None:
+                    self.sent = cursor
             if stuck:
                 raise SlowConsumer(self.sent)
             send.result()
-            self.sent = cursor
 
     async def _read(self) -> None:
         """Read (and ignore) what the client sends after connecting, to see it close."""
