@@ -52,9 +52,7 @@ def agent_state_body(state: AgentState, queue_name: str, now: datetime) -> dict[
 def _self_extension(actor: Actor) -> str:
     ext_id = actor.principal.extension_id
     if ext_id is None:
-        raise CcsError(
-            "the user has no extension of its own: use /extensions/<extension_uuid>/agent_state"
-        )
+        raise CcsError("the user has no extension of its own: name one in /extensions/<uuid>")
     return ext_id
 
 
