@@ -8,7 +8,9 @@ from typing import Any
 from tests.ccs.golden import assert_golden
 from tests.ccs.world import API, EXT, OTHER, OTHER_TENANT, OWN_TENANT, QUEUE, CcsWorld
 
+from callbridge import demo
 from callbridge.domain.calls import Call
+from callbridge.domain.tenancy import Level, Permission
 from callbridge.service.auth import system_actor
 
 CALLS = f"{API}/calls"
@@ -323,3 +325,24 @@ async def test_wait_action_errors(ccs: CcsWorld) -> None:
     assert_golden("calls_wait_kill_unknown_call", unknown_call)
     assert other_call.json() == {"success": False, "reason": f"call {theirs!r} not found"}
     assert live(ccs, waiting).state == "queued" and live(ccs, talking).state == "answered"
+
+
+async def test_listing_needs_calls_listing_view_and_one_call_needs_calls_view(
+    ccs: CcsWorld,
+) -> None:
+    d = ccs.c.directory
+    role = await d.create_role("Wallboard", [Permission.CALLS_LISTING_VIEW], OWN_TENANT)
+    p = await d.create_principal(
+        "Wallboard",
+        Level.TENANT,
+        demo.TELCO_ID,
+        [demo.ROLES["api"][0], role.id],
+        tenant_id=OWN_TENANT,
+    )
+    _, ccs.tokens["wallboard"] = await d.issue_token(p.id)
+    call_id = await click_to_call(ccs)
+    async with ccs.client("wallboard") as cl:
+        listed = await cl.get(CALLS)
+        one = await cl.get(f"{CALLS}/{call_id}")
+    assert [i["call_id"] for i in listed.json()["items"]] == [call_id]
+    assert_golden("calls_get_missing_permission", one)

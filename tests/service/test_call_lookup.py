@@ -11,7 +11,9 @@ from tests.support import World
 
 from callbridge.domain.calls import Call
 from callbridge.domain.cdr import CallRecord
-from callbridge.domain.errors import Conflict, Invalid, NotFound
+from callbridge.domain.errors import Conflict, Invalid, NotFound, PermissionDenied
+from callbridge.domain.tenancy import Permission
+from callbridge.service.auth import Actor
 
 
 async def answered_call(w: World, target: str = "19735552106") -> str:
@@ -99,3 +101,13 @@ async def test_queue_of_refuses_a_call_that_is_not_waiting(world: World) -> None
     with pytest.raises(Conflict) as refused:
         w.c.acd.desk.queue_of(w.admin, w.tenant, call_id)
     assert refused.value.code == "call_not_waiting"
+
+
+async def test_a_listing_can_ask_for_the_listing_permission(world: World) -> None:
+    w = world
+    call_id = await answered_call(w)
+    lister = Actor(w.admin.principal, frozenset({Permission.CALLS_LISTING_VIEW}))
+    listed = w.c.calls.list_calls(lister, w.tenant, permission=Permission.CALLS_LISTING_VIEW)
+    assert [c.id for c in listed] == [call_id]
+    with pytest.raises(PermissionDenied):
+        w.c.calls.list_calls(lister, w.tenant)

@@ -65,7 +65,9 @@ async def list_calls(request: Request, actor: ActorDep, c: ContainerDep) -> dict
     quirk_success_true(request)
     tenant = own_tenant(c, actor)
     need(actor, Permission.CALLS_LISTING_VIEW)
-    calls: list[Call | CallRecord] = list(c.calls.list_calls(actor, tenant.id))
+    calls: list[Call | CallRecord] = list(
+        c.calls.list_calls(actor, tenant.id, permission=Permission.CALLS_LISTING_VIEW)
+    )
     return listing(_objects(c, tenant, calls))
 
 
