@@ -346,3 +346,22 @@ async def test_listing_needs_calls_listing_view_and_one_call_needs_calls_view(
         one = await cl.get(f"{CALLS}/{call_id}")
     assert [i["call_id"] for i in listed.json()["items"]] == [call_id]
     assert_golden("calls_get_missing_permission", one)
+
+
+async def test_a_spec_only_client_suppresses_a_mandatory_recording(ccs: CcsWorld) -> None:
+    """With extension 112 set to Mandatory recording (4.14), its click-to-call is recorded and
+    4.22/4.23 pause and resume it."""
+    await ccs.c.directory.update_extension(
+        system_actor(), OWN_TENANT, EXT["112"], {"recording_type": "Mandatory"}
+    )
+    call_id = await click_to_call(ccs)
+    async with ccs.client("agent") as cl:
+        recorded = await cl.get(f"{CALLS}/{call_id}")
+    start = await act(ccs, call_id, request="startSuppression")
+    await ccs.settle(10)
+    stop = await act(ccs, call_id, request="stopSuppression")
+    assert recorded.json()["recording"] == {"state": "active", "suppressions": []}
+    assert start.status_code == stop.status_code == 200
+    rec = live(ccs, call_id).recording
+    assert rec is not None and ccs.sim.recording(rec.id).state == "active"
+    assert len(ccs.sim.recording_segments(rec.id)) == 2  # recorded, paused 10 s, recording again
