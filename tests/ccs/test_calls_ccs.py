@@ -152,7 +152,7 @@ async def test_filter_by_numbers_and_time_range_in_a_named_zone(ccs: CcsWorld) -
                 "time_z": "US/Eastern",
             },
         )
-        by_number = await cl.get(f"{CALLS}/filter/", params={"calling_number": "19735550999"})
+        by_number = await cl.get(f"{CALLS}/filter/", params={"calling_number": "19735550999 "})
         everything = await cl.get(f"{CALLS}/filter", params={"time_z": "UTC"})
     assert_golden("calls_filter", by_time)
     assert [i["call_id"] for i in by_time.json()["items"]] == [first]

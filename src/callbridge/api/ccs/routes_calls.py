@@ -71,9 +71,16 @@ async def list_calls(request: Request, actor: ActorDep, c: ContainerDep) -> dict
     return listing(_objects(c, tenant, calls))
 
 
+def _param(request: Request, name: str) -> str | None:
+    """A query parameter without surrounding blanks (the spec's own 4.21 example has one before
+    ``&from_datetime``); empty means not given."""
+    raw = (request.query_params.get(name) or "").strip()
+    return raw or None
+
+
 def _datetime_param(request: Request, name: str, tz: ZoneInfo) -> datetime | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    raw = _param(request, name)
+    if raw is None:
         return None
     try:
         value = datetime.fromisoformat(raw)
@@ -83,7 +90,7 @@ def _datetime_param(request: Request, name: str, tz: ZoneInfo) -> datetime | Non
 
 
 def _zone_param(request: Request) -> ZoneInfo:
-    raw = request.query_params.get("time_z") or "UTC"
+    raw = _param(request, "time_z") or "UTC"
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
@@ -103,8 +110,8 @@ async def filter_calls(request: Request, actor: ActorDep, c: ContainerDep) -> di
     found = await c.calls.search(
         actor,
         tenant.id,
-        calling_number=request.query_params.get("calling_number") or None,
-        called_number=request.query_params.get("called_number") or None,
+        calling_number=_param(request, "calling_number"),
+        called_number=_param(request, "called_number"),
         started_from=_datetime_param(request, "from_datetime", tz),
         started_to=_datetime_param(request, "to_datetime", tz),
     )
