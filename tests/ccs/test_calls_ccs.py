@@ -365,3 +365,14 @@ async def test_a_spec_only_client_suppresses_a_mandatory_recording(ccs: CcsWorld
     rec = live(ccs, call_id).recording
     assert rec is not None and ccs.sim.recording(rec.id).state == "active"
     assert len(ccs.sim.recording_segments(rec.id)) == 2  # recorded, paused 10 s, recording again
+
+
+async def test_a_call_that_ended_unanswered_keeps_the_progress_shape(ccs: CcsWorld) -> None:
+    call_id = await click_to_call(ccs, target="19735550000")  # scripted busy
+    await ccs.settle(5)
+    async with ccs.client("agent") as cl:
+        r = await cl.get(f"{CALLS}/{call_id}")
+    assert_golden("calls_get_ended_unanswered", r)
+    body = r.json()
+    assert (body["state"], body["hangup_cause"]) == ("ended", "busy")
+    assert "answered_on" not in body and "connected_parties" not in body
