@@ -156,6 +156,20 @@ class QueueDesk:
             consecutive_missed=state.consecutive_missed,
         )
 
+    def queue_of(self, actor: Actor, tenant_id: str, call_id: str) -> str:
+        """The queue a live call of the tenant is waiting in (for actions that name only the
+        call). Another tenant's call is not found; a call not waiting is a conflict."""
+        actor.require(Permission.CALL_CONTROL)
+        self.svc.directory.tenant(actor, tenant_id)
+        live = self.svc.calls.calls.get(call_id)
+        if live is None or live.tenant_id != tenant_id:
+            raise NotFound("call", call_id)
+        engine = self.svc.engines.get(tenant_id)
+        qc = None if engine is None else engine.calls.get(call_id)
+        if qc is None or qc.state not in _WAITING:
+            raise Conflict("the call is not waiting in a queue", code="call_not_waiting")
+        return qc.queue_id
+
     # ------------------------------------------------------------------ actions
 
     def _waiting_call(

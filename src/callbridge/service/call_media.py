@@ -4,11 +4,16 @@ DTMF and recording (with its suppression windows).
 
 from __future__ import annotations
 
+import logging
+
 from ..domain.calls import Call, HoldState, Leg, LegState
+from ..domain.directory import RecordingType
 from ..domain.events import call_event
 from .auth import Actor
 from .call_base import _Draft
 from .call_dial import CallDialling
+
+log = logging.getLogger(__name__)
 
 
 class CallMedia(CallDialling):
@@ -78,6 +83,33 @@ class CallMedia(CallDialling):
             d.emit(d.call.start_recording(rec_id, self.core.clock.now()))
             await self.core.switch.record_start(rec_id, call_id)
         return d.call
+
+    async def _record_if_mandatory(self, d: _Draft) -> None:
+        """Start recording a call once a party whose extension records every call
+        (``recording_type`` ``Mandatory``) is connected; once per call (a recording stopped by
+        hand stays stopped)."""
+        call = d.call
+        if call.recording is not None or call.ended:
+            return
+        for leg in call.live_legs():
+            ext = (
+                None
+                if leg.extension_id is None
+                else self.directory.extensions.get(leg.extension_id)
+            )
+            if (
+                ext is not None
+                and leg.bridge_id is not None
+                and ext.recording_type is RecordingType.MANDATORY
+            ):
+                rec_id = self.core.new_id()
+                d.emit(call.start_recording(rec_id, self.core.clock.now()))
+                await self.core.switch.record_start(rec_id, call.id)
+                log.info(
+                    "call %s tenant %s: recording %s (extension %s records every call)",
+                    call.id, call.tenant_id, rec_id, ext.number,
+                )  # fmt: skip
+                return
 
     async def suppress_recording(self, actor: Actor, tenant_id: str, call_id: str) -> Call:
         async with self._command(actor, tenant_id, call_id) as d:

@@ -314,3 +314,4 @@ class CallPump(CallMedia, CallTransfers, CallConference):
             draft.emit(call.bridge(bridge_id, [other.id, leg.id], BridgeKind.TWO_PARTY))
             await self.core.switch.bridge(bridge_id, [other.id, leg.id], False)
         draft.emit(call.mark_answered(now))
+        await self._record_if_mandatory(draft)
