@@ -59,7 +59,7 @@ async def list_tenants(actor: ActorDep, c: ContainerDep) -> dict[str, Any]:
 
 
 @route(router, "GET", "/tenants/{tenant_id}")
-async def tenant_details_(tenant_id: str, actor: ActorDep, c: ContainerDep) -> dict[str, Any]:
+async def get_tenant(tenant_id: str, actor: ActorDep, c: ContainerDep) -> dict[str, Any]:
     need(actor, any_of=(Permission.TENANTS_VIEW, Permission.TENANT_EDIT))
     tenant = tenant_in_path(c, actor, tenant_id)
     usage = c.directory.usage(tenant.id)
