@@ -348,9 +348,9 @@ class Directory:
     async def add_product(self, actor: Actor, tenant_id: str, product_id: str) -> Tenant:
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
-        self._require_telco(actor, "add products to a tenant")
         if product_id not in self.products:
             raise NotFound("product", product_id)
+        self._require_telco(actor, "add products to a tenant")
         if product_id in tenant.product_ids:
             raise Conflict("the tenant already has this product", code="product_already_added")
         updated = tenant.model_copy(
@@ -365,9 +365,9 @@ class Directory:
     async def delete_product(self, actor: Actor, tenant_id: str, product_id: str) -> Tenant:
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
-        self._require_telco(actor, "delete products of a tenant")
         if product_id not in tenant.product_ids:
             raise NotFound("product", product_id)
+        self._require_telco(actor, "delete products of a tenant")
         updated = tenant.model_copy(
             update={
                 "product_ids": [p for p in tenant.product_ids if p != product_id],
