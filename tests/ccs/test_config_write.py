@@ -10,7 +10,12 @@ from tests.ccs.golden import assert_golden, assert_shape
 from tests.ccs.world import API, EXT, OTHER, OTHER_TENANT, OWN_TENANT, CcsWorld
 
 from callbridge import demo
+from callbridge.adapters.bus_memory import MemoryEventBus
+from callbridge.adapters.simswitch import SimulatedSwitch
+from callbridge.api.native.app import create_app
+from callbridge.bootstrap import build
 from callbridge.domain.directory import RecordingType
+from callbridge.settings import Settings
 
 T = f"/tenants/{OWN_TENANT}"
 #: the spec's 200 bodies of 4.11-4.14
@@ -267,12 +272,36 @@ async def test_limits_of_another_tenant_are_not_found(ccs: CcsWorld) -> None:
     assert_golden("config_limits_other_tenant", r)
 
 
-async def test_limits_survive_a_restart(ccs: CcsWorld) -> None:
+async def test_changes_survive_a_restart(ccs: CcsWorld) -> None:
     await call(ccs, "telco", "PUT", T, {"monitor_ext_limit": "5", "product_name": "Gold"})
-    await ccs.c.directory.load()  # what a restarted server does: read the stored documents
-    tenant = ccs.c.directory.tenants[OWN_TENANT]
-    assert (tenant.limits.monitor_ext_limit, tenant.product_name) == (5, "Gold")
-    assert tenant.profile == demo.TENANT_PROFILE
+    await call(ccs, "telco", "POST", T, {"request": "add_product", "product": PLUS_AG})
+    await call(ccs, "telco", "PUT", EXT_PATH.format(ext=ROB), {"monitor": "true"})
+    await call(ccs, "telco", "POST", f"{T}/text_count", {"request": "reset_counter"})
+    before = (await call(ccs, "telco", "GET", T)).content
+    text_count = (await call(ccs, "telco", "GET", f"{T}/text_count")).content
+    # stop the server and start another on the same storage (the fixture stops the new one)
+    storage = ccs.c.core.storage
+    await ccs.c.stop()
+    ccs.c = build(
+        Settings(storage="memory"),
+        clock=ccs.clock,
+        storage=storage,
+        bus=MemoryEventBus(),
+        switch=SimulatedSwitch(ccs.clock),
+    )
+    await ccs.c.start()
+    ccs.app = create_app(ccs.c, manage_lifecycle=False)
+    after = await call(ccs, "telco", "GET", T)
+    assert after.content == before
+    body = after.json()
+    assert (body["monitor_ext_limit"], body["product_name"], body["monitor_ext_count"]) == (
+        "5",
+        "Gold",
+        1,
+    )
+    assert PLUS_AG in [p["uuid"] for p in body["product_id"]]
+    assert (await call(ccs, "telco", "GET", f"{T}/text_count")).content == text_count
+    assert ccs.c.directory.tenants[OWN_TENANT].profile == demo.TENANT_PROFILE
 
 
 # ---------------------------------------------------------------------- 4.14 extension update

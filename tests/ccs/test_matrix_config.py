@@ -114,8 +114,12 @@ CASES = [
 @pytest.mark.parametrize(("row", "scope", "user", "expected"), CASES)
 async def test_matrix(ccs: CcsWorld, row: Row, scope: str, user: str | None, expected: str) -> None:
     path = API + row.path.format(**IDS[scope])
+    d = ccs.c.directory
+    before = (dict(d.tenants), dict(d.extensions))
     async with ccs.client(user) as cl:
         r = await cl.request(row.method, path, json=row.body)
+    if expected != OK:  # a refused request changes nothing
+        assert (d.tenants, d.extensions) == before
     if expected == UNAUTH:
         assert (r.status_code, r.content) == (401, b'{"status":401,"reason":"Unauthorized"}')
         return
