@@ -15,6 +15,7 @@ from callbridge.adapters.simswitch import SimulatedSwitch
 from callbridge.api.native.app import create_app
 from callbridge.bootstrap import build
 from callbridge.domain.directory import RecordingType
+from callbridge.domain.tenancy import Permission
 from callbridge.settings import Settings
 
 T = f"/tenants/{OWN_TENANT}"
@@ -67,6 +68,23 @@ async def test_reset_text_count_refuses_an_unknown_request(ccs: CcsWorld) -> Non
         "success": False,
         "reason": "unknown request 'reset': expected one of reset_counter",
     }
+
+
+async def test_reset_text_count_needs_tenant_edit_not_only_tenants_view(ccs: CcsWorld) -> None:
+    d = ccs.c.directory
+    viewer = await d.create_role("Viewer", [Permission.API, Permission.TENANTS_VIEW])
+    telco = d.principals[demo.PRINCIPALS["telco_admin"][0]]
+    d.principals[telco.id] = telco.model_copy(update={"role_ids": [viewer.id]})
+    assert (await call(ccs, "telco", "GET", f"{T}/text_count")).status_code == 200
+    r = await call(ccs, "telco", "POST", f"{T}/text_count", {"request": "reset_counter"})
+    assert_golden("config_text_count_reset_view_only", r)
+    assert r.json() == {"success": False, "reason": "permission required: Tenant Edit"}
+
+
+async def test_reset_text_count_refuses_unknown_fields(ccs: CcsWorld) -> None:
+    body = {"request": "reset_counter", "sms": "0"}
+    r = await call(ccs, "telco", "POST", f"{T}/text_count", body)
+    assert r.json() == {"success": False, "reason": "unknown field(s): sms"}
 
 
 async def test_reset_text_count_is_telco_level(ccs: CcsWorld) -> None:

@@ -82,7 +82,9 @@ async def reset_text_count(
     need(actor, any_of=(Permission.TENANTS_VIEW, Permission.TENANT_EDIT))
     telco_level(actor, "the text count is reset by the telco")
     tenant = tenant_in_path(c, actor, tenant_id)
-    request_name(await json_object(request), "reset_counter")
+    body = await json_object(request)
+    request_name(body, "reset_counter")
+    no_unknown_fields(body, {"request"})
     return text_count(await c.directory.reset_text_count(actor, tenant.id))
 
 
