@@ -214,6 +214,9 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
         created.append("tenant")
         for product_id in TENANT_PRODUCTS:
             await d.add_product(system, TENANT_ID, product_id)
+    elif d.tenants[TENANT_ID].profile == TenantProfile():  # created before tenants had one
+        await d.set_profile(system, TENANT_ID, TENANT_PROFILE)
+        created.append("tenant profile")
     for role_id, name, permissions, tenant_role in ROLES.values():
         if role_id not in d.roles:
             tenant_id = TENANT_ID if tenant_role else None

@@ -3,6 +3,7 @@ licences, extension update. Exact bytes, each documented error, read-back and li
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from callbridge.adapters.simswitch import SimulatedSwitch
 from callbridge.api.native.app import create_app
 from callbridge.bootstrap import build
 from callbridge.domain.directory import RecordingType
-from callbridge.domain.tenancy import Permission
+from callbridge.domain.tenancy import Permission, TenantProfile
 from callbridge.settings import Settings
 
 T = f"/tenants/{OWN_TENANT}"
@@ -470,3 +471,16 @@ async def test_extension_update_needs_tenant_edit(ccs: CcsWorld) -> None:
     r = await call(ccs, "agent", "PUT", EXT_PATH.format(ext=ROB), {"is_agent": "false"})
     assert_golden("config_extension_no_permission", r)
     assert ccs.c.directory.extensions[ROB].is_agent
+
+
+async def test_the_demo_gives_an_older_demo_tenant_the_spec_profile(
+    ccs: CcsWorld, tmp_path: Path
+) -> None:
+    d = ccs.c.directory
+    old = d.tenants[OWN_TENANT].model_copy(update={"profile": TenantProfile()})
+    d.tenants[OWN_TENANT] = old  # as stored before tenants had a profile
+    await demo.seed_demo(ccs.c, "http://ccs", tmp_path / "demo-credentials.json")
+    assert d.tenants[OWN_TENANT].profile == demo.TENANT_PROFILE
+    again = d.tenants[OWN_TENANT]
+    await demo.seed_demo(ccs.c, "http://ccs", tmp_path / "demo-credentials.json")
+    assert d.tenants[OWN_TENANT] is again  # a profile that is set is left alone

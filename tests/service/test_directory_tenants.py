@@ -123,3 +123,14 @@ async def test_the_profile_is_stored_and_old_tenants_load_without_one(w: World) 
     del old["profile"], old["text_count_reset_at"]
     loaded = Tenant.model_validate(old)
     assert loaded.profile == TenantProfile() and loaded.text_count_reset_at is None
+
+
+async def test_the_profile_is_set_by_a_telco_user_only(w: World) -> None:
+    d = w.c.directory
+    profile = TenantProfile(service_extension="536", default_gateway=NamedRef(uuid="g", name="M"))
+    with pytest.raises(PermissionDenied):
+        await d.set_profile(w.admin, w.tenant, profile)
+    assert d.tenants[w.tenant].profile == TenantProfile()
+    await d.set_profile(system_actor(), w.tenant, profile)
+    await d.load()
+    assert d.tenants[w.tenant].profile == profile

@@ -337,6 +337,17 @@ class Directory:
         await self._put_tenant(updated, "tenant.updated", changes)
         return updated
 
+    async def set_profile(self, actor: Actor, tenant_id: str, profile: TenantProfile) -> Tenant:
+        """Replace a tenant's provisioning record (telco-level: it describes what was sold)."""
+        actor.require(Permission.TENANT_EDIT)
+        tenant = self.tenant(actor, tenant_id)
+        self._require_telco(actor, "change a tenant's profile")
+        updated = tenant.model_copy(
+            update={"profile": profile.model_copy(), "modified_at": self.core.clock.now()}
+        )
+        await self._put_tenant(updated, "tenant.profile_set", {})
+        return updated
+
     async def _put_tenant(self, tenant: Tenant, event: str, data: dict[str, Any]) -> None:
         await self.core.save(
             tenant.id,
