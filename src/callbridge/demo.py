@@ -24,7 +24,7 @@ from .adapters.simswitch import EndpointScript, SimulatedSwitch
 from .bootstrap import Container
 from .domain.directory import PresenceType, QueueType
 from .domain.errors import DomainError
-from .domain.tenancy import Level, Permission
+from .domain.tenancy import Level, NamedRef, Permission, RecordingQuality, TenantProfile
 from .service.auth import system_actor
 from .sip.credentials import ha1
 
@@ -40,6 +40,31 @@ TELCO_NAME = "Broadview"
 TENANT_ID = "az123456-53d6-48e2-85cd-f8d6bde10fd9"
 TENANT_NAME = "CCSLab15"
 TENANT_TIMEZONE = "US/Eastern"
+#: the tenant's provisioning record as CCS 4.4's example shows it
+TENANT_PROFILE = TenantProfile(
+    site_ip_address="58.00.231.32",
+    silhouette=NamedRef(uuid="az123456-bd5e-480c-aeca-fb726cde928f", name="nvlab180-1"),
+    sil_tenant_url="/ccsl06",
+    sil_tenant_id="500900355",
+    sil_authentication=True,
+    sil_auth_editable=True,
+    sil_crplatform_enabled=True,
+    nightly_call_details=True,
+    cdr_retention_days=365,
+    rec_retention_days=30,
+    rec_quality=RecordingQuality.MONO,
+    rec_down_limit=100,
+    library_limit=600,
+    campaign_size=99,
+    default_gateway=NamedRef(uuid="az123456-ca8a-42e3-a432-ecc0c4479daa", name="Metaswitch"),
+    default_signin_method="Phone",
+    default_outgoing_clid="2677318044",
+    service_extension="536",
+    ve_ivr=True,
+    sftp_export=False,
+    cleanup_sftp=False,
+    sftp_dir_configured=True,
+)
 
 #: (id, name, notes): the products of the CCS spec's examples (4.1 and the tenant in 4.3)
 PRODUCTS: list[tuple[str, str, str]] = [
@@ -179,11 +204,19 @@ async def seed_demo(container: Container, base_url: str, path: Path) -> dict[str
 
     if TENANT_ID not in d.tenants:
         await d.create_tenant(
-            system, TENANT_NAME, telco_id=TELCO_ID, timezone=TENANT_TIMEZONE, tenant_id=TENANT_ID
+            system,
+            TENANT_NAME,
+            telco_id=TELCO_ID,
+            timezone=TENANT_TIMEZONE,
+            profile=TENANT_PROFILE,
+            tenant_id=TENANT_ID,
         )
         created.append("tenant")
         for product_id in TENANT_PRODUCTS:
             await d.add_product(system, TENANT_ID, product_id)
+    elif d.tenants[TENANT_ID].profile == TenantProfile():  # created before tenants had one
+        await d.set_profile(system, TENANT_ID, TENANT_PROFILE)
+        created.append("tenant profile")
     for role_id, name, permissions, tenant_role in ROLES.values():
         if role_id not in d.roles:
             tenant_id = TENANT_ID if tenant_role else None

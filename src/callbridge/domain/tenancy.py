@@ -27,6 +27,7 @@ class Permission(StrEnum):
     CALLS_VIEW = "Calls View"
     CALLS_LISTING_VIEW = "Calls Listing View"
     QUEUES_VIEW = "Voice IQs View"
+    OUTBOUND_QUEUES_VIEW = "Voice OQs View"
     # native-only
     CONFIG_EVENTS = "Config Events"
     SIMULATOR_CONTROL = "Simulator Control"
@@ -68,6 +69,51 @@ class Limits(BaseModel):
     agent_billing: AgentBilling = AgentBilling.NAMED
 
 
+class NamedRef(BaseModel):
+    """A reference to an object the core does not model beyond its id and name (a Silhouette
+    platform, a gateway)."""
+
+    uuid: str
+    name: str
+
+
+class RecordingQuality(StrEnum):
+    MONO = "mono"
+    STEREO = "stereo"
+
+
+class TenantProfile(BaseModel):
+    """A tenant's provisioning record: the settings CCS reports (4.3/4.4) that callbridge keeps
+    and shows but does not act on (platform links, retention periods, SFTP export, defaults).
+
+    Every field has a default, so tenants stored before the profile existed still load.
+    """
+
+    site_ip_address: str = ""
+    silhouette: NamedRef | None = None
+    sil_tenant_url: str = ""
+    sil_tenant_name: str | None = None  # None: the tenant's name
+    sil_tenant_id: str = ""
+    sil_authentication: bool = False
+    sil_auth_editable: bool = False
+    sil_crplatform_enabled: bool = False
+    nightly_call_details: bool = False
+    cdr_retention_days: int = Field(default=365, ge=0)
+    rec_retention_days: int = Field(default=30, ge=0)
+    rec_quality: RecordingQuality = RecordingQuality.MONO
+    rec_down_limit: int = Field(default=100, ge=0)
+    library_limit: int = Field(default=600, ge=0)
+    campaign_size: int = Field(default=99, ge=0)
+    default_gateway: NamedRef | None = None
+    default_signin_method: str = "Phone"
+    default_outgoing_clid: str = ""
+    service_extension: str = ""
+    ve_ivr: bool = False
+    sftp_export: bool = False
+    cleanup_sftp: bool = False
+    sftp_dir_configured: bool = False
+
+
 class Tenant(BaseModel):
     id: str
     telco_id: str
@@ -77,7 +123,10 @@ class Tenant(BaseModel):
     status: str = "enable"
     timezone: str = "UTC"
     limits: Limits = Field(default_factory=Limits)
+    profile: TenantProfile = Field(default_factory=TenantProfile)
+    #: SMS/MMS sent since the last reset; callbridge has no SMS/MMS, so nothing increments it
     text_count: int = 0
+    text_count_reset_at: datetime | None = None
     created_at: datetime
     modified_at: datetime
     created_by: str = "root"
@@ -92,19 +141,49 @@ class Usage(BaseModel):
     monitor_extensions: int = 0
     chat_licenses: int = 0
     multimedia_licenses: int = 0
+    #: agents that are members of at least one queue (reported, not limited)
+    group_agents: int = 0
+
+
+#: limit -> the :class:`Usage` field it caps
+LIMIT_USAGE: dict[str, str] = {
+    "max_agents": "agents",
+    "max_queues": "queues",
+    "rec_extn_limit": "recording_extensions",
+    "monitor_ext_limit": "monitor_extensions",
+    "chat_licenses": "chat_licenses",
+    "multimedia_licenses": "multimedia_licenses",
+}
+
+
+def check_not_below_usage(old: Limits, new: Limits, usage: Usage) -> None:
+    """Raise :class:`LimitExceeded` naming the first limit lowered below what is in use."""
+    for name, field in LIMIT_USAGE.items():
+        used, limit = getattr(usage, field), getattr(new, name)
+        if limit < getattr(old, name) and used > limit:
+            raise LimitExceeded(
+                f"{name} cannot be lowered to {limit}: the tenant uses {used}",
+                code=f"{name}_below_usage",
+                limit=name,
+                allowed=limit,
+                in_use=used,
+            )
+
+
+def raised_limits(old: Limits, new: Limits) -> list[str]:
+    """The limits and licences ``new`` grants more of than ``old`` (and a billing change)."""
+    raised = [n for n in LIMIT_USAGE if getattr(new, n) > getattr(old, n)]
+    if new.group_agent_limit > old.group_agent_limit:
+        raised.append("group_agent_limit")
+    if new.agent_billing is not old.agent_billing:
+        raised.append("agent_billing")
+    return raised
 
 
 def check_limits(limits: Limits, usage: Usage) -> None:
     """Raise :class:`LimitExceeded` naming the first limit that ``usage`` exceeds."""
-    pairs = [
-        ("max_agents", usage.agents, limits.max_agents),
-        ("max_queues", usage.queues, limits.max_queues),
-        ("rec_extn_limit", usage.recording_extensions, limits.rec_extn_limit),
-        ("monitor_ext_limit", usage.monitor_extensions, limits.monitor_ext_limit),
-        ("chat_licenses", usage.chat_licenses, limits.chat_licenses),
-        ("multimedia_licenses", usage.multimedia_licenses, limits.multimedia_licenses),
-    ]
-    for name, used, limit in pairs:
+    for name, field in LIMIT_USAGE.items():
+        used, limit = getattr(usage, field), getattr(limits, name)
         if used > limit:
             raise LimitExceeded(
                 f"{name} exceeded: {used} would be in use, the tenant allows {limit}",

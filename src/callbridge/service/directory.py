@@ -39,8 +39,11 @@ from ..domain.tenancy import (
     Role,
     Telco,
     Tenant,
+    TenantProfile,
     Usage,
     check_limits,
+    check_not_below_usage,
+    raised_limits,
 )
 from . import queue_rules
 from .auth import Actor, hash_secret, new_secret
@@ -249,6 +252,7 @@ class Directory:
         telco_id: str | None = None,
         limits: Limits | None = None,
         timezone: str = "UTC",
+        profile: TenantProfile | None = None,
         tenant_id: str | None = None,
     ) -> Tenant:
         actor.require(Permission.TENANT_EDIT)
@@ -269,6 +273,7 @@ class Directory:
             telco_id=telco,
             name=name,
             limits=limits or Limits(),
+            profile=profile or TenantProfile(),
             timezone=timezone,
             created_at=now,
             modified_at=now,
@@ -291,10 +296,26 @@ class Directory:
             monitor_extensions=sum(1 for e in exts if e.monitor),
             chat_licenses=sum(1 for e in exts if e.max_chats > 0),
             multimedia_licenses=sum(1 for e in exts if e.is_multimedia_enabled),
+            group_agents=len(
+                {m for q in self.queues_of(tenant_id) for m in q.member_extension_ids}
+                & {e.id for e in exts if e.is_agent}
+            ),
         )
 
+    @staticmethod
+    def _require_telco(actor: Actor, what: str) -> None:
+        """What a telco sells a tenant (products, limits, licences) only the telco changes."""
+        if not actor.is_telco:
+            raise PermissionDenied(
+                f"only a telco-level user can {what}", code="telco_level_required"
+            )
+
     async def update_tenant(self, actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
-        """Change a tenant's product name and/or limits (keys of :class:`Limits`)."""
+        """Change a tenant's product name and/or limits (keys of :class:`Limits`).
+
+        A tenant-level user may lower its own tenant's limits, never raise them, change its
+        billing, product name or status: those are what the telco sells it.
+        """
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
         unknown = set(changes) - set(Limits.model_fields) - {"product_name", "timezone", "status"}
@@ -302,11 +323,29 @@ class Directory:
             raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", code="unknown_field")
         limit_changes = {k: v for k, v in changes.items() if k in Limits.model_fields}
         limits = _patched(tenant.limits, limit_changes)
-        check_limits(limits, self.usage(tenant_id))
+        if not actor.is_telco:
+            sold = sorted({"product_name", "status"} & set(changes))
+            sold += raised_limits(tenant.limits, limits)
+            if sold:
+                self._require_telco(actor, "change " + ", ".join(sold))
+        usage = self.usage(tenant_id)
+        check_not_below_usage(tenant.limits, limits, usage)
+        check_limits(limits, usage)
         other = {k: v for k, v in changes.items() if k not in Limits.model_fields}
         updated = _patched(tenant, {**other, "limits": limits.model_dump()})
         updated.modified_at = self.core.clock.now()
         await self._put_tenant(updated, "tenant.updated", changes)
+        return updated
+
+    async def set_profile(self, actor: Actor, tenant_id: str, profile: TenantProfile) -> Tenant:
+        """Replace a tenant's provisioning record (telco-level: it describes what was sold)."""
+        actor.require(Permission.TENANT_EDIT)
+        tenant = self.tenant(actor, tenant_id)
+        self._require_telco(actor, "change a tenant's profile")
+        updated = tenant.model_copy(
+            update={"profile": profile.model_copy(), "modified_at": self.core.clock.now()}
+        )
+        await self._put_tenant(updated, "tenant.profile_set", {})
         return updated
 
     async def _put_tenant(self, tenant: Tenant, event: str, data: dict[str, Any]) -> None:
@@ -322,6 +361,7 @@ class Directory:
         tenant = self.tenant(actor, tenant_id)
         if product_id not in self.products:
             raise NotFound("product", product_id)
+        self._require_telco(actor, "add products to a tenant")
         if product_id in tenant.product_ids:
             raise Conflict("the tenant already has this product", code="product_already_added")
         updated = tenant.model_copy(
@@ -338,6 +378,7 @@ class Directory:
         tenant = self.tenant(actor, tenant_id)
         if product_id not in tenant.product_ids:
             raise NotFound("product", product_id)
+        self._require_telco(actor, "delete products of a tenant")
         updated = tenant.model_copy(
             update={
                 "product_ids": [p for p in tenant.product_ids if p != product_id],
@@ -348,9 +389,15 @@ class Directory:
         return updated
 
     async def reset_text_count(self, actor: Actor, tenant_id: str) -> Tenant:
+        """Set the tenant's SMS/MMS counter to 0 (callbridge sends no SMS/MMS, so nothing
+        increments it; the counter exists for the CCS API, 4.9/4.10)."""
         actor.require(Permission.TENANT_EDIT)
         tenant = self.tenant(actor, tenant_id)
-        updated = tenant.model_copy(update={"text_count": 0, "modified_at": self.core.clock.now()})
+        self._require_telco(actor, "reset a tenant's text count")
+        now = self.core.clock.now()
+        updated = tenant.model_copy(
+            update={"text_count": 0, "text_count_reset_at": now, "modified_at": now}
+        )
         await self._put_tenant(updated, "tenant.text_count_reset", {})
         return updated
 
