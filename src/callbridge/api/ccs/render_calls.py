@@ -8,37 +8,21 @@ A call renders in one of the two shapes the spec names:
 
 A live :class:`~callbridge.domain.calls.Call` and the record of a finished one
 (:class:`~callbridge.domain.cdr.CallRecord`) render alike; a finished call has ``ended_on`` and
-``hangup_cause`` filled in. Datetimes are the spec's ``2021-03-12 07:23:02 AM`` in the tenant's
-timezone; durations are ``H:MM:SS`` like 4.15's.
+``hangup_cause`` filled in. Datetimes are the spec's ``2021-03-12 07:23:02 AM`` in UTC
+(:func:`.wire.ccs_datetime`); durations are ``H:MM:SS`` like 4.15's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...domain.agents import clock_duration
 from ...domain.calls import Call, CallOrigin, LegState, SuppressionWindow
 from ...domain.cdr import CallRecord
 from ...domain.directory import Extension, Queue
-
-#: the spec's datetime spelling (4.3/4.4 ``modified_on``)
-DATETIME_FORMAT = "%Y-%m-%d %I:%M:%S %p"
-
-
-def zone(name: str) -> tzinfo:
-    """The tenant's timezone; UTC when the name is unknown to this machine."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
-def ccs_datetime(moment: datetime | None, tz: tzinfo) -> str:
-    """``2021-03-12 07:23:02 AM`` in ``tz``; ``""`` for none."""
-    return "" if moment is None else moment.astimezone(tz).strftime(DATETIME_FORMAT)
+from .wire import ccs_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +105,6 @@ class CallFacts:
 class CallContext:
     """What a call object names besides the call: the tenant's queues and extensions."""
 
-    tz: tzinfo
     now: datetime
     queues: dict[str, Queue]
     extensions: dict[str, Extension]
@@ -145,8 +128,8 @@ def _extensions(ctx: CallContext, ids: list[str]) -> list[dict[str, str]]:
 def _suppressions(ctx: CallContext, windows: list[SuppressionWindow]) -> list[dict[str, str]]:
     return [
         {
-            "started_on": ccs_datetime(w.started_at, ctx.tz),
-            "ended_on": ccs_datetime(w.ended_at, ctx.tz),
+            "started_on": ccs_datetime(w.started_at),
+            "ended_on": ccs_datetime(w.ended_at),
             "duration": clock_duration(((w.ended_at or ctx.now) - w.started_at).total_seconds()),
         }
         for w in windows
@@ -166,10 +149,10 @@ def call_object(item: Call | CallRecord, ctx: CallContext) -> dict[str, Any]:
         "caller_id": f.caller_id or "",
         "queue_id": _queue(ctx, f.queue_id),
         "extensions": _extensions(ctx, f.extension_ids),
-        "started_on": ccs_datetime(f.started_at, ctx.tz),
+        "started_on": ccs_datetime(f.started_at),
     }
     if f.answered_at is not None:
-        body["answered_on"] = ccs_datetime(f.answered_at, ctx.tz)
+        body["answered_on"] = ccs_datetime(f.answered_at)
     body["duration"] = clock_duration((end - f.started_at).total_seconds())
     if f.answered_at is not None:
         body["talk_duration"] = clock_duration((end - f.answered_at).total_seconds())
@@ -178,11 +161,11 @@ def call_object(item: Call | CallRecord, ctx: CallContext) -> dict[str, Any]:
                 "number": p.number,
                 "type": p.kind,
                 "extension_uuid": p.extension_id or "",
-                "connected_on": ccs_datetime(p.answered_at, ctx.tz),
+                "connected_on": ccs_datetime(p.answered_at),
             }
             for p in f.parties
         ]
     body["recording"] = {"state": f.recording, "suppressions": _suppressions(ctx, f.suppressions)}
-    body["ended_on"] = ccs_datetime(f.ended_at, ctx.tz)
+    body["ended_on"] = ccs_datetime(f.ended_at)
     body["hangup_cause"] = f.cause or ""
     return body

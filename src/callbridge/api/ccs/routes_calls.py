@@ -21,10 +21,10 @@ from ...domain.tenancy import Permission, Tenant
 from ...service.auth import Actor
 from .deps import ActorDep, ContainerDep, need, own_tenant
 from .errors import CcsError, quirk_success_true
-from .render_calls import CallContext, call_object, ccs_datetime, zone
+from .render_calls import CallContext, call_object
 from .request_body import action_of, read_object, text_field
 from .routing import route
-from .wire import listing, ok
+from .wire import ccs_datetime, listing, ok
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ FILTER_PARAMS = ("calling_number", "called_number", "from_datetime", "to_datetim
 
 def _context(c: Container, tenant: Tenant) -> CallContext:
     return CallContext(
-        tz=zone(tenant.timezone),
         now=c.core.clock.now(),
         queues=c.directory.queues,
         extensions=c.directory.extensions,
@@ -152,7 +151,6 @@ async def act_on_call(
 async def _act(
     c: Container, actor: Actor, tenant: Tenant, call_id: str, action: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    tz = zone(tenant.timezone)
     if action in (START_SUPPRESSION, STOP_SUPPRESSION):
         if action == START_SUPPRESSION:
             call = await c.calls.suppress_recording(actor, tenant.id, call_id)
@@ -160,9 +158,9 @@ async def _act(
             call = await c.calls.unsuppress_recording(actor, tenant.id, call_id)
         assert call.recording is not None  # the core refuses a call without one
         window = call.recording.suppressions[-1]
-        fields: dict[str, Any] = {"suppressed_on": ccs_datetime(window.started_at, tz)}
+        fields: dict[str, Any] = {"suppressed_on": ccs_datetime(window.started_at)}
         if window.ended_at is not None:
-            fields["resumed_on"] = ccs_datetime(window.ended_at, tz)
+            fields["resumed_on"] = ccs_datetime(window.ended_at)
         return ok(call_id=call.id, recording=call.recording.state.value, **fields)
     if action == KILL:
         await c.calls.kill(actor, tenant.id, call_id)

@@ -8,7 +8,6 @@ strings (``"max_agents": "100"``, ``"is_agent": "true"``) and one key with a lea
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,6 +17,7 @@ from ...domain.directory import Extension, PresenceOption, Queue
 from ...domain.tenancy import NamedRef, Product, Role, Tenant, Usage
 from ...service.auth import Actor
 from .errors import CcsError
+from .wire import ccs_datetime
 
 #: the largest limit or licence count accepted (a typo guard, far above any real tenant)
 MAX_COUNT = 100_000
@@ -93,14 +93,6 @@ def telco_level(actor: Actor, what: str) -> None:
     """Refuse a tenant-level user on an operation the spec gives to telco users."""
     if not actor.is_telco:
         raise CcsError(f"Only for telco level users: {what}")
-
-
-def ccs_datetime(moment: datetime) -> str:
-    """``2021-03-12 07:23:02 AM``, in UTC (the spec's format; its time zone is not stated)."""
-    utc = moment.astimezone(UTC)
-    hour = utc.hour % 12 or 12
-    half = "AM" if utc.hour < 12 else "PM"
-    return f"{utc:%Y-%m-%d} {hour:02d}:{utc:%M:%S} {half}"
 
 
 # ---------------------------------------------------------------------- objects out

@@ -9,6 +9,7 @@ every other body is compact JSON with the spec's field names, nesting, order and
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -56,3 +57,18 @@ def unauthorized() -> CcsJson:
 
 def internal_error() -> CcsJson:
     return CcsJson(INTERNAL_ERROR, status_code=500)
+
+
+def ccs_datetime(moment: datetime | None) -> str:
+    """``2021-03-12 07:23:02 AM`` (the spec's spelling, 4.3/4.4), always in UTC; ``""`` for none.
+
+    The spec does not say which zone its datetimes are in. UTC everywhere (tenant details, calls,
+    suppression windows) keeps one API consistent and matches the ``time_z=UTC`` of its 4.21
+    example; a client converts to the tenant's ``timezone`` (4.4) for display.
+    """
+    if moment is None:
+        return ""
+    utc = moment.astimezone(UTC)
+    hour = utc.hour % 12 or 12
+    half = "AM" if utc.hour < 12 else "PM"
+    return f"{utc:%Y-%m-%d} {hour:02d}:{utc:%M:%S} {half}"
