@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from callbridge.adapters.storage_memory import MemoryStorage
+from callbridge.adapters.storage_sqlite import SqliteStorage
 from callbridge.domain.events import DomainEvent, StoredEvent
 from callbridge.ports.storage import Batch, Delete, Put
 from callbridge.service.group_commit import GroupCommitter
@@ -88,3 +91,35 @@ async def test_drain_waits_for_pending_commits(storage: CountingStorage) -> None
     assert all(p.done() for p in pending)
     assert await storage.last_seq("t") == 5
     await g.drain()  # idle: returns at once
+
+
+async def test_an_idle_committer_writes_at_once(storage: CountingStorage) -> None:
+    g = GroupCommitter(storage, delay_s=10.0)
+    await asyncio.wait_for(g.commit(batch("t", "e1")), timeout=1.0)
+    assert storage.commits == 1
+
+
+async def test_a_busy_committer_waits_out_the_delay_and_merges_what_gathered(
+    storage: CountingStorage,
+) -> None:
+    g = GroupCommitter(storage, delay_s=0.05)
+    await g.commit(batch("t", "first"))
+    ended = time.monotonic()
+    # back to back: the next transaction waits until 50 ms after the first ended, and the
+    # commits requested meanwhile share it
+    second = asyncio.ensure_future(g.commit(batch("t", "second")))
+    await asyncio.sleep(0.01)
+    assert not second.done()
+    third = asyncio.ensure_future(g.commit(batch("t", "third")))
+    stored = await asyncio.gather(second, third)
+    assert time.monotonic() - ended >= 0.05
+    assert storage.commits == 2
+    assert [[e.type for e in s] for s in stored] == [["second"], ["third"]]
+    assert [e.seq for s in stored for e in s] == [2, 3]
+
+
+async def test_the_delay_is_what_the_storage_declares(tmp_path: Path) -> None:
+    assert GroupCommitter(MemoryStorage()).delay_s == 0.0
+    sqlite = SqliteStorage(str(tmp_path / "db.sqlite"))
+    assert GroupCommitter(sqlite).delay_s == SqliteStorage.commit_delay_s > 0
+    assert GroupCommitter(sqlite, delay_s=0).delay_s == 0

@@ -53,10 +53,14 @@ class AgentLegs:
         self._is_agent = is_agent
         self._by_ext: dict[str, dict[str, LegView]] = {}  # extension id -> leg id -> view
         self._by_call: dict[str, set[tuple[str, str]]] = {}  # call id -> {(ext id, leg id)}
+        # extension id -> what observed() returns, kept up to date as legs come and go (absent:
+        # to be computed); a phone may carry hundreds of calls, and this is asked on every commit
+        self._deciding: dict[str, LegView] = {}
 
     def clear(self) -> None:
         self._by_ext.clear()
         self._by_call.clear()
+        self._deciding.clear()
 
     def update(self, call: Call) -> dict[str, list[EndedLeg]]:
         """Index ``call``'s agent legs; return the extensions it touched with their ended legs."""
@@ -64,6 +68,9 @@ class AgentLegs:
         previous = self._by_call.pop(call.id, set())
         for ext_id, leg_id in previous:
             view = self._by_ext.get(ext_id, {}).pop(leg_id, None)
+            deciding = self._deciding.get(ext_id)
+            if deciding is not None and deciding.leg_id == leg_id:
+                del self._deciding[ext_id]  # the deciding leg left: find the next one when asked
             touched.setdefault(ext_id, [])
             leg = call.legs.get(leg_id)
             # a leg gone from the call was moved to another call (join): not an ending
@@ -77,6 +84,9 @@ class AgentLegs:
                 ext_id = leg.extension_id
                 view = LegView(ext_id, call.id, leg.id, call.queue_id, _phone_of(call, leg))
                 self._by_ext.setdefault(ext_id, {})[leg.id] = view
+                deciding = self._deciding.get(ext_id)
+                if deciding is not None and _decides(view) < _decides(deciding):
+                    self._deciding[ext_id] = view
                 current.add((ext_id, leg.id))
                 touched.setdefault(ext_id, [])
             if current:
@@ -84,6 +94,7 @@ class AgentLegs:
         for ext_id in touched:
             if not self._by_ext.get(ext_id):
                 self._by_ext.pop(ext_id, None)
+                self._deciding.pop(ext_id, None)
         return touched
 
     def legs_of(self, extension_id: str) -> Iterable[LegView]:
@@ -94,8 +105,16 @@ class AgentLegs:
 
     def observed(self, extension_id: str) -> LegView | None:
         """The leg that decides the phone state (talking over held over ringing), if any."""
-        # min, not sorted: this runs on every commit touching the extension, which may have
-        # many calls at once (a shared or trunk-like extension)
-        return min(
-            self.legs_of(extension_id), key=lambda v: (-_RANK[v.phone], v.leg_id), default=None
-        )
+        # kept by update() (a phone may have many calls at once: a shared or trunk-like
+        # extension, the SIP bench's phone); computed again only when the deciding leg left
+        found = self._deciding.get(extension_id)
+        if found is None:
+            found = min(self.legs_of(extension_id), key=_decides, default=None)
+            if found is not None:
+                self._deciding[extension_id] = found
+        return found
+
+
+def _decides(view: LegView) -> tuple[int, str]:
+    """Order of the legs for :meth:`AgentLegs.observed`: the smallest decides."""
+    return -_RANK[view.phone], view.leg_id

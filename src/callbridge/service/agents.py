@@ -353,7 +353,8 @@ class AgentService:
             )
             events += state.set_queue(lead.queue_id, now)
             for view in self.legs.legs_of(ext_id):
-                self._watch_offer(ext, view.leg_id, now)
+                if view.queue_id is not None:  # only queue offers ring out (the rest: many)
+                    self._watch_offer(ext, view.leg_id, now)
         else:
             finished = [g for g in ended if g.answered]
             wrapup_s = 0

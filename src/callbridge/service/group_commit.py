@@ -5,22 +5,39 @@ hundred, so under load the commits that queue up behind a running one are merged
 :class:`Batch` and written together; every caller still gets exactly its own stored events, in
 order. With no contention a commit is written at once, so nothing waits. If a merged transaction
 fails, its batches are retried one by one, so one bad batch never fails another caller's.
+
+Commit delay: a storage whose transactions carry a fixed cost (SQLite: ``BEGIN``, the
+sequence counter, the WAL frames and checksums of ``COMMIT``) declares ``commit_delay_s``, and a
+transaction then starts no sooner than that after the previous one ended. An idle server
+(commits further apart) never waits; a busy one writes what gathered meanwhile together. The
+call pump awaits its commit, so the switch events behind it gather in its inbox too and its next
+batch is larger: fewer, larger batches and transactions per call, for a few milliseconds more
+latency per commit under load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 from ..domain.events import StoredEvent
 from ..ports.storage import Batch, Storage
 
 
 class GroupCommitter:
-    def __init__(self, storage: Storage, max_batches: int = 256) -> None:
+    def __init__(
+        self, storage: Storage, max_batches: int = 256, delay_s: float | None = None
+    ) -> None:
         self.storage = storage
         self.max_batches = max_batches
+        # None: what the storage declares (see the module docstring); 0 never waits
+        self.delay_s = (
+            float(getattr(storage, "commit_delay_s", 0.0)) if delay_s is None else delay_s
+        )
         self._queue: list[tuple[Batch, asyncio.Future[list[StoredEvent]]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._last_end = -math.inf  # time.monotonic() when the last transaction ended
 
     async def drain(self) -> None:
         """Wait until every commit requested so far is written (shutdown calls this)."""
@@ -36,27 +53,37 @@ class GroupCommitter:
 
     async def _write(self) -> None:
         while self._queue:
-            group = self._take()
-            if len(group) == 1:
-                await self._one(*group[0])
-                continue
-            merged = Batch(occurred_at=group[0][0].occurred_at)
-            for batch, _ in group:
-                merged.puts.extend(batch.puts)
-                merged.deletes.extend(batch.deletes)
-                merged.events.extend(batch.events)
-                merged.cdrs.extend(batch.cdrs)
+            wait = self._last_end + self.delay_s - time.monotonic()
+            if wait > 0:  # busy: let more commits join this one
+                await asyncio.sleep(wait)
             try:
-                stored = await self.storage.commit(merged)
-            except Exception:
-                for batch, future in group:  # find the culprit: each on its own
-                    await self._one(batch, future)
-                continue
-            start = 0
-            for batch, future in group:
-                if not future.done():
-                    future.set_result(stored[start : start + len(batch.events)])
-                start += len(batch.events)
+                await self._write_group(self._take())
+            finally:
+                self._last_end = time.monotonic()
+
+    async def _write_group(
+        self, group: list[tuple[Batch, asyncio.Future[list[StoredEvent]]]]
+    ) -> None:
+        if len(group) == 1:
+            await self._one(*group[0])
+            return
+        merged = Batch(occurred_at=group[0][0].occurred_at)
+        for batch, _ in group:
+            merged.puts.extend(batch.puts)
+            merged.deletes.extend(batch.deletes)
+            merged.events.extend(batch.events)
+            merged.cdrs.extend(batch.cdrs)
+        try:
+            stored = await self.storage.commit(merged)
+        except Exception:
+            for batch, future in group:  # find the culprit: each on its own
+                await self._one(batch, future)
+            return
+        start = 0
+        for batch, future in group:
+            if not future.done():
+                future.set_result(stored[start : start + len(batch.events)])
+            start += len(batch.events)
 
     def _take(self) -> list[tuple[Batch, asyncio.Future[list[StoredEvent]]]]:
         """The longest prefix of the queue that can share a transaction.
