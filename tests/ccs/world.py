@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from starlette.routing import Mount
 
 from callbridge import demo
 from callbridge.adapters.bus_memory import MemoryEventBus
@@ -112,9 +114,26 @@ async def make_ccs_world(tmp_path: Path) -> CcsWorld:
         "agent": data["tokens"]["agent"],
     }
     tokens.update(await _seed_other(c))
-    w = CcsWorld(c=c, clock=clock, sim=sim, app=create_app(c, manage_lifecycle=False))
+    w = CcsWorld(c=c, clock=clock, sim=sim, app=_app_for(c))
     w.tokens = tokens
     return w
+
+
+_shared_app: FastAPI | None = None
+
+
+def _app_for(c: Container) -> FastAPI:
+    """The ASGI app serving ``c``. Building FastAPI's route tables takes about half a second,
+    most of a test's set-up, so one app is built per process and pointed at each test's container:
+    every route reads the container from ``app.state`` of the (sub-)application per request."""
+    global _shared_app
+    if _shared_app is None:
+        _shared_app = create_app(c, manage_lifecycle=False)
+    _shared_app.state.container = c
+    for route in _shared_app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, FastAPI):
+            route.app.state.container = c
+    return _shared_app
 
 
 async def _seed_other(c: Container) -> dict[str, str]:

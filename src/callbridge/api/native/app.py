@@ -24,6 +24,7 @@ from . import (
     routes_events,
     routes_queues,
 )
+from .deps import ContainerDep
 from .errors import on_domain_error, on_http_error, on_unexpected, on_validation_error
 from .idempotency import IdempotencyMiddleware
 
@@ -85,9 +86,9 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Storage answers")
-    async def readyz() -> Json:
+    async def readyz(c: ContainerDep) -> Json:
         try:
-            await container.core.storage.schema_version()
+            await c.core.storage.schema_version()
         except Exception as exc:
             return Json({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
         return Json({"status": "ready"})
