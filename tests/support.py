@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
 
 from callbridge.adapters.bus_memory import MemoryEventBus
 from callbridge.adapters.clock import FakeClock
@@ -35,15 +41,7 @@ class World:
 
     async def settle(self, seconds: float = 0.0) -> None:
         """Advance the fake clock and let every resulting switch event be handled."""
-        self.clock.advance(seconds)
-        for _ in range(100):
-            await self.c.calls.settle()
-            await self.c.agents.settle()
-            await self.c.acd.settle()
-            await asyncio.sleep(0)
-            if self.clock.advance(0) == 0 and self.c.calls._inbox.empty() and self.c.acd.idle:
-                return
-        raise AssertionError("the system did not settle")
+        await settle(self.c, self.clock, seconds)
 
 
 async def seed(c: Container) -> dict[str, object]:
@@ -118,3 +116,40 @@ async def make_world(storage: Storage | None = None) -> World:
         tokens={"alpha": tenants["alpha-token"], "beta": tenants["beta-token"]},
     )
     return w
+
+
+async def settle(c: Container, clock: FakeClock, seconds: float = 0.0) -> None:
+    """Advance the fake clock and let every resulting switch event be handled."""
+    clock.advance(seconds)
+    for _ in range(100):
+        await c.calls.settle()
+        await c.agents.settle()
+        await c.acd.settle()
+        await asyncio.sleep(0)
+        if clock.advance(0) == 0 and c.calls._inbox.empty() and c.acd.idle:
+            return
+    raise AssertionError("the system did not settle")
+
+
+@contextlib.asynccontextmanager
+async def served_app(app: Any) -> AsyncIterator[str]:
+    """``app`` served by uvicorn in this event loop on a free loopback port: yields host:port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, lifespan="off", ws="websockets-sansio")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        sock.close()

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 import websockets
-from tests.support import World, make_world
+from tests.support import World, make_world, served_app
 
 from callbridge.api.native.app import create_app
 
@@ -21,25 +18,10 @@ from callbridge.api.native.app import create_app
 async def served() -> AsyncIterator[tuple[World, str]]:
     w = await make_world()
     app = create_app(w.c, manage_lifecycle=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, lifespan="off", ws="websockets-sansio")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
     try:
-        yield w, f"127.0.0.1:{port}"
+        async with served_app(app) as addr:
+            yield w, addr
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        sock.close()
         await w.c.stop()
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 import websockets
 from tests.ccs.world import EXT, OWN_TENANT, CcsWorld, make_ccs_world
+from tests.support import served_app
 
 from callbridge.service.auth import system_actor
 
@@ -20,25 +18,10 @@ from callbridge.service.auth import system_actor
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[CcsWorld, str]]:
     w = await make_ccs_world(tmp_path)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(w.app, log_config=None, lifespan="off", ws="websockets-sansio")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
     try:
-        yield w, f"ws://127.0.0.1:{port}/6/v2/sock"
+        async with served_app(w.app) as addr:
+            yield w, f"ws://{addr}/6/v2/sock"
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        sock.close()
         await w.c.stop()
 
 

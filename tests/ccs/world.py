@@ -16,7 +16,6 @@ Users (keys of :attr:`CcsWorld.tokens`):
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from starlette.routing import Mount
+from tests.support import settle
 
 from callbridge import demo
 from callbridge.adapters.bus_memory import MemoryEventBus
@@ -82,15 +82,7 @@ class CcsWorld:
 
     async def settle(self, seconds: float = 0.0) -> None:
         """Advance the fake clock and let every resulting switch event be handled."""
-        self.clock.advance(seconds)
-        for _ in range(100):
-            await self.c.calls.settle()
-            await self.c.agents.settle()
-            await self.c.acd.settle()
-            await asyncio.sleep(0)
-            if self.clock.advance(0) == 0 and self.c.calls._inbox.empty() and self.c.acd.idle:
-                return
-        raise AssertionError("the system did not settle")
+        await settle(self.c, self.clock, seconds)
 
 
 async def make_ccs_world(tmp_path: Path) -> CcsWorld:
