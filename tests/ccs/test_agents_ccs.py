@@ -143,7 +143,6 @@ async def test_update_agent_state_errors(ccs: CcsWorld) -> None:
         bad_request = await cl.post(EXT_113, json={"request": "setState", "name": "Ready"})
         bad_json = await cl.post(EXT_113, content=b'{"request": "updateAgentState", "name"')
         not_object = await cl.post(EXT_113, content=b'["updateAgentState"]')
-        already = await cl.post(EXT_113, json=update("Ready"))
         not_agent = await cl.post(f"{API}/extensions/{EXT['120']}", json=update("Coffee Break"))
         no_extension = await cl.post(f"{API}/agent_state", json=update("Ready"))
         other = await cl.post(f"{API}/extensions/{OTHER['ext_112']}", json=update("Coffee Break"))
@@ -157,13 +156,32 @@ async def test_update_agent_state_errors(ccs: CcsWorld) -> None:
     assert_golden("agents_update_unknown_request", bad_request)
     assert_golden("agents_update_bad_json", bad_json)
     assert_golden("agents_update_not_an_object", not_object)
-    assert_golden("agents_update_already_in_state", already)
     assert_golden("agents_update_not_an_agent", not_agent)
     assert_golden("agents_update_self_without_extension", no_extension)
     assert_golden("agents_update_other_tenant", other)
     assert_golden("agents_update_other_agent", someone_else)
     assert_golden("agents_update_self_by_telco", telco_self)
     assert await presence(ccs, "113") == ("ready", "Ready")
+
+
+async def test_asking_for_the_state_the_agent_is_in_succeeds_and_changes_nothing(
+    ccs: CcsWorld,
+) -> None:
+    admin = ccs.c.directory.authenticate(ccs.tokens["tenant_admin"])
+    before, cursor = await ccs.c.streams.page(admin, OWN_TENANT, 0, 1000)
+    since = ccs.c.agents.state(admin, OWN_TENANT, EXT["113"]).presence_since
+    ccs.clock.advance(5)
+    async with ccs.client("tenant_admin") as cl:
+        again = await cl.post(EXT_113, json=update("Ready"))  # the demo's agents start Ready
+    assert_golden("agents_update_already_in_state", again)
+    after, _ = await ccs.c.streams.page(admin, OWN_TENANT, cursor, 1000)
+    assert after == [], "no change, no event"
+    assert ccs.c.agents.state(admin, OWN_TENANT, EXT["113"]).presence_since == since
+    async with ccs.client("agent") as cl:  # still only for those who may change that agent
+        someone_else = await cl.post(f"{API}/extensions/{EXT['113']}", json=update("Ready"))
+    assert someone_else.status_code == 400
+    assert someone_else.json()["success"] is False
+    assert before
 
 
 async def test_other_tenant_extension_is_not_found_like_a_missing_one(ccs: CcsWorld) -> None:

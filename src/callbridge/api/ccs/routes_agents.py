@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 
 from ...bootstrap import Container
 from ...domain.agents import PHONE_DISPLAY, AgentState, clock_duration
+from ...domain.errors import IllegalTransition
 from ...domain.tenancy import Permission
 from ...service.auth import Actor
 from .deps import ActorDep, ContainerDep, need, own_tenant, tenant_in_path
@@ -68,7 +69,17 @@ async def _update_state(
 ) -> dict[str, Any]:
     need(actor, Permission.AGENT_CONTROL)
     name = text_field(body, "name")
-    await c.agents.set_state(actor, tenant_id, extension_id, name)
+    try:
+        await c.agents.set_state(actor, tenant_id, extension_id, name)
+    except IllegalTransition:
+        # Project-defined: asking for the state the agent is already in (an agent desktop's
+        # button pressed twice) is refused by the core's state machine, after its permission
+        # checks; the dialect answers success (no change, no event), as a setter is expected to.
+        kind, resolved = c.directory.resolve_presence(tenant_id, name)
+        now = c.agents.state(actor, tenant_id, extension_id)
+        if now.presence is not kind or now.presence_name != resolved:
+            raise
+        return ok()
     log.info("tenant %s agent %s: state set to %r", tenant_id, extension_id, name)
     return ok()
 
