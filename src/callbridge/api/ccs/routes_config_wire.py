@@ -1,6 +1,7 @@
 """Wire shapes of CCS 4.1-4.14: request bodies in, configuration objects out.
 
-Bodies are read by hand rather than by pydantic models: the spec sends numbers and booleans as
+Bodies are read as JSON objects by :mod:`.request_body` (one reader for the whole dialect), then
+field by field here rather than by pydantic models: the spec sends numbers and booleans as
 strings (``"max_agents": "100"``, ``"is_agent": "true"``) and one key with a leading space
 (``" is_multimedia_enabled"``), and every refusal must name the field in CCS's own error shape.
 """
@@ -9,9 +10,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-import orjson
-from fastapi import Request
 
 from ...domain.directory import Extension, PresenceOption, Queue
 from ...domain.tenancy import NamedRef, Product, Role, Tenant, Usage
@@ -23,30 +21,6 @@ from .wire import ccs_datetime
 MAX_COUNT = 100_000
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it."""
-    raw = await request.body()
-    if not raw.strip():
-        raise CcsError("a JSON request body is required")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise CcsError("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise CcsError("the request body must be a JSON object")
-    return body
-
-
-def request_name(body: dict[str, Any], *allowed: str) -> str:
-    """The body's ``request`` field, one of ``allowed``."""
-    value = body.get("request")
-    if value is None:
-        raise CcsError(f"request is required: one of {', '.join(allowed)}")
-    if not isinstance(value, str) or value not in allowed:
-        raise CcsError(f"unknown request {value!r}: expected one of {', '.join(allowed)}")
-    return value
 
 
 def no_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
@@ -77,7 +51,7 @@ def flag_field(name: str, value: Any) -> bool:
     raise CcsError(f'{name} must be "true" or "false"')
 
 
-def text_field(name: str, value: Any) -> str:
+def nonempty_text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CcsError(f"{name} must be a non-empty string")
     return value

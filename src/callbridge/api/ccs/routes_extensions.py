@@ -15,12 +15,12 @@ from ...domain.directory import RecordingType
 from ...domain.tenancy import Permission, Tenant
 from .deps import ActorDep, ContainerDep, need, own_tenant, tenant_in_path
 from .errors import CcsError
+from .request_body import read_object
 from .routes_config_wire import (
     choice_field,
     count_field,
     extension_item,
     flag_field,
-    json_object,
     no_unknown_fields,
 )
 from .routing import route
@@ -86,6 +86,6 @@ async def update_extension(
     need(actor, Permission.TENANT_EDIT)
     tenant = tenant_in_path(c, actor, tenant_id)
     c.directory.extension(actor, tenant.id, extension_id)  # not found before a body complaint
-    changes = extension_changes(await json_object(request))
+    changes = extension_changes(await read_object(request))
     await c.directory.update_extension(actor, tenant.id, extension_id, changes)
     return ok()

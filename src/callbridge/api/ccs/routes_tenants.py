@@ -16,17 +16,16 @@ from ...domain.tenancy import AgentBilling, Limits, Permission, Product, Tenant
 from . import routes_catalog, routes_extensions
 from .deps import ActorDep, ContainerDep, need, tenant_in_path
 from .errors import CcsError
+from .request_body import action_of, read_object
 from .routes_config_wire import (
     choice_field,
     count_field,
-    json_object,
     no_unknown_fields,
-    request_name,
+    nonempty_text,
     telco_level,
     tenant_details,
     tenant_item,
     text_count,
-    text_field,
 )
 from .routing import route
 from .wire import listing, ok
@@ -82,8 +81,8 @@ async def reset_text_count(
     need(actor, any_of=(Permission.TENANTS_VIEW, Permission.TENANT_EDIT))
     telco_level(actor, "the text count is reset by the telco")
     tenant = tenant_in_path(c, actor, tenant_id)
-    body = await json_object(request)
-    request_name(body, "reset_counter")
+    body = await read_object(request)
+    action_of(body, ("reset_counter",))
     no_unknown_fields(body, {"request"})
     return text_count(await c.directory.reset_text_count(actor, tenant.id))
 
@@ -96,10 +95,10 @@ async def tenant_product(
     need(actor, Permission.TENANT_EDIT)
     telco_level(actor, "a tenant's products are changed by the telco")
     tenant = tenant_in_path(c, actor, tenant_id)
-    body = await json_object(request)
-    kind = request_name(body, "add_product", "delete_product")
+    body = await read_object(request)
+    kind = action_of(body, ("add_product", "delete_product"))
     no_unknown_fields(body, {"request", "product"})
-    product_id = text_field("product", body.get("product"))
+    product_id = nonempty_text("product", body.get("product"))
     if kind == "add_product":
         await c.directory.add_product(actor, tenant.id, product_id)
     else:
@@ -112,7 +111,7 @@ def tenant_changes(body: dict[str, Any]) -> dict[str, Any]:
     no_unknown_fields(body, TENANT_FIELDS)
     changes: dict[str, Any] = {}
     if "product_name" in body:
-        changes["product_name"] = text_field("product_name", body["product_name"])
+        changes["product_name"] = nonempty_text("product_name", body["product_name"])
     for name in LIMIT_FIELDS:
         if name in body:
             changes[name] = count_field(name, body[name])
@@ -133,6 +132,6 @@ async def update_tenant(
     need(actor, Permission.TENANT_EDIT)
     telco_level(actor, "a tenant's limits and licences are set by the telco")
     tenant = tenant_in_path(c, actor, tenant_id)
-    changes = tenant_changes(await json_object(request))
+    changes = tenant_changes(await read_object(request))
     await c.directory.update_tenant(actor, tenant.id, changes)
     return ok(uuid=tenant.id)
