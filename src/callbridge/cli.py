@@ -38,7 +38,7 @@ from .bootstrap import Container, build
 from .demo import CREDENTIALS_FILE, seed_demo, sip_client_host
 from .domain.errors import DomainError
 from .domain.tenancy import Level, Permission
-from .runtime import tune_gc
+from .runtime import raise_open_file_limit, tune_gc
 from .service.auth import system_actor
 from .settings import Settings
 
@@ -272,6 +272,7 @@ def _client_host(host: str) -> str:
 async def _serve(settings: Settings, life: _Lifecycle) -> None:
     life.task = asyncio.current_task()
     life.loop = asyncio.get_running_loop()
+    raise_open_file_limit()
     sock = _bind(settings.host, settings.port)
     bound_host, port = sock.getsockname()[:2]
     listen_url = _url(bound_host, port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import resource
 
 #: (young, gen1, gen2) thresholds; see :func:`tune_gc`
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -31,3 +32,22 @@ def tune_gc(sip: bool = False) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*(GC_THRESHOLDS_SIP if sip else GC_THRESHOLDS))
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard limit, and return the new soft limit.
+
+    Every live call leg holds an RTP socket, and the embedded media engine keeps released ones
+    bound for a while to reuse them (:mod:`callbridge.media.rtp_pool`, whose size is capped by a
+    share of this limit). Distributions often default the soft limit to 1,024 while allowing far
+    more: a server that needs the descriptors should take them, as nginx and rtpengine do. The
+    hard limit is never exceeded, and a platform that refuses the change keeps its soft limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return soft
+    return hard
