@@ -365,8 +365,11 @@ async def test_receives_rfc4733_events_and_relays_them(
 
 
 async def test_ports_are_released_and_reused(music_file: Path) -> None:
+    """Without the pool (``pool_max=0``) a released port is closed at once; with it, see
+    ``test_pool.py``."""
     low, _ = random_port_range()
-    engine = EmbeddedMediaEngine("127.0.0.1", low, low + 7, music=music_file)  # 4 even ports
+    # 4 even ports
+    engine = EmbeddedMediaEngine("127.0.0.1", low, low + 7, music=music_file, pool_max=0)
     await engine.start()
     try:
         addresses = [await engine.allocate(f"l{i}") for i in range(4)]
