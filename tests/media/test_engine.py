@@ -28,6 +28,7 @@ from tests.media.phones import (
 from callbridge.adapters.clock import FakeClock
 from callbridge.media import EmbeddedMediaEngine, MediaEngine, MediaError
 from callbridge.media.dtmf import TelephoneEvent
+from callbridge.media.embedded import _ip_address
 from callbridge.media.rtp import RtpPacket
 
 A, B, C = 440.0, 1000.0, 1800.0
@@ -511,3 +512,11 @@ async def test_ticks_follow_the_injected_clock(music_file: Path) -> None:
     finally:
         await listener.close()
         await engine.stop()
+
+
+def test_remote_hosts_are_parsed_once_and_canonical() -> None:
+    for _ in range(2):  # the second answer comes from the cache, and is the same
+        assert _ip_address("0:0:0:0:0:0:0:1") == ("::1", 6)
+        assert _ip_address("192.0.2.10") == ("192.0.2.10", 4)
+        assert _ip_address("phone.example") is None
+        assert _ip_address("192.0.2.300") is None

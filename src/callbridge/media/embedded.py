@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import socket
@@ -257,15 +258,15 @@ class EmbeddedMediaEngine:
             raise MediaError(f"unsupported codec {codec!r}")
         if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
             raise MediaError(f"telephone-event payload type must be dynamic: {dtmf_pt}")
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            raise MediaError(f"remote host must be an IP address: {host!r}") from None
-        if (ip.version == 6) != (self._family == socket.AF_INET6):
+        ip = _ip_address(host)
+        if ip is None:
+            raise MediaError(f"remote host must be an IP address: {host!r}")
+        text, version = ip
+        if (version == 6) != (self._family == socket.AF_INET6):
             raise MediaError(f"remote {host} is not reachable from RTP sockets on {self._host}")
         if not 0 < port <= 65535:
             raise MediaError(f"bad remote port {port}")
-        leg.remote = (str(ip), port)
+        leg.remote = (text, port)
         leg.latched_addr = None  # learn the source again (a re-INVITE may have moved the peer)
         leg.latched_ssrc = -1
         leg.codec = codec
@@ -495,44 +496,47 @@ class EmbeddedMediaEngine:
         """
         legs = list(dict.fromkeys(legs))
         bridges: set[Bridge] = set()
+        live = self._legs
+        music_legs = self._music_legs
+        decode_legs = self._decode_legs
         for leg in legs:
             leg.audible = not leg.held and not leg.muted
         for leg in legs:
             bridge = leg.bridge
-            if self._legs.get(leg.id) is not leg:  # released
+            if live.get(leg.id) is not leg:  # released
                 continue
-            if leg.hears_music:
+            restricted = bridge is not None and _restricted(bridge)
+            if leg.held or leg.music:  # hears_music
                 leg.mode = Mode.MUSIC
             elif bridge is None or len(bridge.legs) < 2:
                 # alone in its bridge only until the core hangs it up too (its peer just left):
                 # generating silence for it would only cost CPU when the core is behind
                 leg.mode = Mode.NONE
-            elif len(bridge.legs) == 2 and peer(leg).audible and not _restricted(bridge):
+            elif len(bridge.legs) == 2 and peer(leg).audible and not restricted:
                 leg.mode = Mode.RELAY
             else:
                 leg.mode = Mode.MIX
             if bridge is not None:
                 bridges.add(bridge)
             if leg.mode is Mode.MUSIC:
-                self._music_legs.add(leg)
+                music_legs.add(leg)
             else:
-                self._music_legs.discard(leg)
+                music_legs.discard(leg)
             decode = leg.audible and (
-                leg.recordings
-                or (bridge is not None and (len(bridge.legs) >= 3 or _restricted(bridge)))
+                leg.recordings or (bridge is not None and (len(bridge.legs) >= 3 or restricted))
             )
             leg.decode = bool(decode) and leg.codec is not None
             if leg.decode:
-                self._decode_legs.add(leg)
+                decode_legs.add(leg)
             else:
-                self._decode_legs.discard(leg)
+                decode_legs.discard(leg)
                 leg.buffer.clear()
                 leg.frame = None
             # relay_to is set below from the receiving side
             leg.relay_to = None
             leg.relay_table = None
         for leg in legs:
-            if self._legs.get(leg.id) is not leg:
+            if live.get(leg.id) is not leg:
                 continue
             if leg.mode is Mode.RELAY and not leg.dtmf_busy and leg.codec is not None:
                 source = peer(leg)
@@ -786,6 +790,19 @@ class EmbeddedMediaEngine:
     def _check_running(self) -> None:
         if not self._running:
             raise MediaError("media engine is not running")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_address(host: str) -> tuple[str, int] | None:
+    """``host`` as an IP address in its canonical text and its version, ``None`` if it is not one.
+
+    Cached: parsing with :mod:`ipaddress` was a fifth of a bridged leg's set-up, and the same few
+    peers (trunks, phones) come back call after call."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return str(ip), ip.version
 
 
 def _restricted(bridge: Bridge) -> bool:
