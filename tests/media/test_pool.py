@@ -208,3 +208,27 @@ async def test_the_pool_keeps_to_a_quarter_of_the_file_descriptor_limit(
         assert [bindable(p) for p in ports] == [False, False, True, True]  # 8 // 4 parked
     finally:
         await engine.stop()
+
+
+async def test_a_parked_socket_closed_under_the_pool_is_never_handed_out(
+    music_file: Path,
+) -> None:
+    clock = FakeClock()
+    low, high = random_port_range(10)
+    engine = EmbeddedMediaEngine("127.0.0.1", low, high, clock=clock, music=music_file)
+    await engine.start()
+    try:
+        first = (await engine.allocate("a")).port
+        await engine.allocate("b")
+        sock = engine._legs["a"].sock
+        assert sock is not None and sock.transport is not None
+        await engine.release("a")
+        sock.transport.close()  # as the loop does on a fatal socket error
+        await settle()
+        assert bindable(first)
+        clock.advance(REUSE_DELAY)
+        address = await engine.allocate("c")
+        assert address.port != first
+        await engine.set_remote("c", "127.0.0.1", 9, "PCMU")
+    finally:
+        await engine.stop()

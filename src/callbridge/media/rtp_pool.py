@@ -117,18 +117,19 @@ class PortPool:
         self._closing: set[RtpSocket] = set()  # trimmed, not closed yet: close() waits for them
         self._timer: TimerHandle | None = None
 
-    def __len__(self) -> int:
-        return len(self._parked)
-
     def take(self, *, early: bool = False) -> RtpSocket | None:
         """The least recently released socket if its quarantine is over (``early``: even if not,
         for when the range has nothing else); ``None`` if there is none."""
         parked = self._parked
-        if not parked:
-            return None
-        if not early and self._now() - parked[0].released_at < self.reuse_delay:
-            return None
-        return parked.popleft()
+        while parked:
+            sock = parked[0]
+            if sock.closed.done():  # the loop closed its transport (a fatal socket error)
+                parked.popleft()
+                continue
+            if not early and self._now() - sock.released_at < self.reuse_delay:
+                return None
+            return parked.popleft()
+        return None
 
     def park(self, sock: RtpSocket, leg: Leg) -> bool:
         """Keep ``sock``, just released by ``leg``, for a later leg; ``False`` if the pool is full
