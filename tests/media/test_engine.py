@@ -28,6 +28,7 @@ from tests.media.phones import (
 from callbridge.adapters.clock import FakeClock
 from callbridge.media import EmbeddedMediaEngine, MediaEngine, MediaError
 from callbridge.media.dtmf import TelephoneEvent
+from callbridge.media.embedded import _ip_address
 from callbridge.media.rtp import RtpPacket
 
 A, B, C = 440.0, 1000.0, 1800.0
@@ -365,8 +366,11 @@ async def test_receives_rfc4733_events_and_relays_them(
 
 
 async def test_ports_are_released_and_reused(music_file: Path) -> None:
+    """Without the pool (``pool_max=0``) a released port is closed at once; with it, see
+    ``test_pool.py``."""
     low, _ = random_port_range()
-    engine = EmbeddedMediaEngine("127.0.0.1", low, low + 7, music=music_file)  # 4 even ports
+    # 4 even ports
+    engine = EmbeddedMediaEngine("127.0.0.1", low, low + 7, music=music_file, pool_max=0)
     await engine.start()
     try:
         addresses = [await engine.allocate(f"l{i}") for i in range(4)]
@@ -508,3 +512,11 @@ async def test_ticks_follow_the_injected_clock(music_file: Path) -> None:
     finally:
         await listener.close()
         await engine.stop()
+
+
+def test_remote_hosts_are_parsed_once_and_canonical() -> None:
+    for _ in range(2):  # the second answer comes from the cache, and is the same
+        assert _ip_address("0:0:0:0:0:0:0:1") == ("::1", 6)
+        assert _ip_address("192.0.2.10") == ("192.0.2.10", 4)
+        assert _ip_address("phone.example") is None
+        assert _ip_address("192.0.2.300") is None

@@ -1,6 +1,8 @@
 """The embedded media engine: an in-process asyncio RTP relay and mix-minus mixer for G.711.
 
-One UDP socket per leg (an even port from the configured range; no RTCP). What each leg hears is
+One UDP socket per leg (an even port from the configured range; no RTCP), taken over from an
+earlier leg when one is parked in the :class:`~.rtp_pool.PortPool` (see there for how a recycled
+port is kept from mixing two calls). What each leg hears is
 worked out once per state change (:meth:`EmbeddedMediaEngine._rewire`) and kept on the leg, so a
 packet's path through the engine is a few attribute reads:
 
@@ -28,16 +30,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final
 
-from ..ports.clock import Clock
+from ..ports.clock import Clock, TimerHandle
 from . import g711
 from .dtmf import DtmfSender, TelephoneEvent
 from .legs import MASK32, Bridge, DtmfJob, Leg, Mode, Recording, peer, predict_ts
@@ -46,6 +49,7 @@ from .moh import MusicSource, load_default, load_wav
 from .port import Codec, DtmfListener, LegStats, MediaAddress, MediaError, RecordingInfo
 from .recording import Recorder, open_wav
 from .rtp import HEADER, payload_of
+from .rtp_pool import PortPool, RtpSocket, fd_share
 
 log = logging.getLogger(__name__)
 
@@ -53,34 +57,16 @@ TICK: Final = 0.02
 MAX_CATCH_UP_TICKS: Final = 10  # after a stall longer than this (200 ms) ticks are skipped
 MASK16: Final = 0xFFFF
 SOCKET_BUFFER: Final = 1 << 20
+# The pool of released RTP sockets (see .rtp_pool): at 300 calls/s (600 legs released a second)
+# it holds about 1,200 sockets; a port is reused 2 s after its call at the soonest.
+POOL_MAX: Final = 2048
+REUSE_DELAY: Final = 2.0
+POOL_IDLE: Final = 30.0
 DSCP_EF: Final = 0xB8  # expedited forwarding, the usual marking for voice
 
 # Source keys for a leg's outgoing stream, besides a relayed leg's SSRC (always >= 0).
 _GENERATED: Final = -1  # mixer, silence and music share the tick's timeline
 _DTMF: Final = -2
-
-
-class _LegProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine: EmbeddedMediaEngine, leg: Leg) -> None:
-        self._engine = engine
-        self._leg = leg
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        try:
-            self._engine._on_packet(self._leg, data, addr)
-        except Exception:  # a packet must never take the socket (or the loop) down
-            self._leg.dropped += 1
-            log.exception("media: packet on leg %s dropped", self._leg.id)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a phone that went away, and the like: the B2BUA's RTP
-        # timeout (LegStats.last_seen) deals with dead peers.
-        log.debug("media: leg %s socket error: %s", self._leg.id, exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
 
 
 class EmbeddedMediaEngine:
@@ -89,6 +75,11 @@ class EmbeddedMediaEngine:
     ``host`` is the address the RTP sockets bind to, ``public_host`` the one given to peers (by
     default ``host``; set it when binding a wildcard address). Ports are even numbers in
     ``[port_min, port_max]``, tried in rotation so a just-released port is not reused at once.
+    A released leg's socket stays bound in a pool of at most ``pool_max`` sockets and is reused
+    (least recently released first) once it has been parked ``reuse_delay`` seconds, or earlier if
+    the range has no other port left; one parked ``pool_idle`` seconds is closed. ``pool_max=0``
+    closes a released leg's socket at once; the pool never takes more than a quarter of the
+    process's file descriptor limit.
     ``music`` is a PCM WAV file (any rate, mono or stereo) looped for held, parked and queued
     legs; by default the bundled clip. ``relatch_after``: a latched leg follows a new source
     address at once if the packet carries the SSRC it latched to (a NAT rebinding), otherwise only
@@ -109,10 +100,15 @@ class EmbeddedMediaEngine:
         music: str | PathLike[str] | None = None,
         socket_buffer: int = SOCKET_BUFFER,
         relatch_after: float = 0.5,
+        pool_max: int = POOL_MAX,
+        reuse_delay: float = REUSE_DELAY,
+        pool_idle: float = POOL_IDLE,
     ) -> None:
         first = port_min + (port_min & 1)
         if not 0 < first <= port_max <= 65535:
             raise ValueError(f"empty or invalid RTP port range {port_min}-{port_max}")
+        if pool_max < 0 or reuse_delay < 0 or pool_idle <= 0:
+            raise ValueError("pool_max and reuse_delay must be >= 0, pool_idle > 0")
         self._host = host
         self._public_host = public_host or host
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -127,7 +123,15 @@ class EmbeddedMediaEngine:
         self.on_dtmf = None
 
         self._legs: dict[str, Leg] = {}
-        self._used_ports: set[int] = set()
+        self._used_ports: set[int] = set()  # bound by the engine: live legs' and parked ones
+        self._pool_max = pool_max
+        self._pool = PortPool(
+            max_idle=pool_max,
+            reuse_delay=reuse_delay,
+            idle_timeout=pool_idle,
+            now=self._now,
+            call_later=self._call_later,
+        )
         self._bridges: dict[str, Bridge] = {}
         self._recordings: dict[str, Recording] = {}
         # what the tick has to do, kept up to date by _rewire
@@ -151,6 +155,7 @@ class EmbeddedMediaEngine:
         if self._music is None:
             pcm = load_default() if self._music_path is None else load_wav(self._music_path)
             self._music = MusicSource(pcm)
+        self._pool.max_idle = min(self._pool_max, fd_share())  # the limit may have been raised
         self._running = True
         self._task = asyncio.get_running_loop().create_task(
             self._run_ticks(), name="media-engine-tick"
@@ -171,7 +176,8 @@ class EmbeddedMediaEngine:
             rec.recorder.stop(now)
             await asyncio.to_thread(rec.recorder.close)  # finalises the WAV header
         for leg_id in list(self._legs):
-            await self.release(leg_id)
+            await self.release(leg_id)  # not running: closes the leg's socket
+        await self._pool.close()
 
     # ------------------------------------------------------------------ legs
 
@@ -180,49 +186,68 @@ class EmbeddedMediaEngine:
         leg = self._legs.get(leg_id)
         if leg is not None:
             return MediaAddress(self._public_host, leg.port)
-        sock, port = self._bind_free_port()
-        leg = Leg(leg_id, port)
+        sock = self._pool.take()
+        if sock is None:
+            try:
+                raw, port = self._bind_free_port()
+            except MediaError:
+                # nothing left in the range (or no file descriptor): a port still in quarantine
+                # is better than refusing the call, which is what happened without the pool
+                sock = self._pool.take(early=True)
+                if sock is None:
+                    raise
+            else:
+                return await self._open(leg_id, raw, port)
+        leg = Leg(leg_id, sock, sock.stale)
+        sock.leg = leg
+        self._legs[leg_id] = leg
+        return MediaAddress(self._public_host, sock.port)
+
+    async def _open(self, leg_id: str, raw: socket.socket, port: int) -> MediaAddress:
+        """Make the event-loop endpoint of a freshly bound socket, for a new leg."""
+        sock = RtpSocket(port, self._on_packet, self._used_ports.discard)
+        leg = Leg(leg_id, sock)
+        sock.leg = leg
         self._legs[leg_id] = leg
         self._used_ports.add(port)
         loop = asyncio.get_running_loop()
         try:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _LegProtocol(self, leg), sock=sock
-            )
+            transport, _ = await loop.create_datagram_endpoint(lambda: sock, sock=raw)
         except BaseException:
-            sock.close()
+            raw.close()
+            self._used_ports.discard(port)
             self._forget(leg)
             raise
-        leg.transport = transport
-        leg.closed = protocol.closed
+        leg.transport = sock.transport = transport
         if self._legs.get(leg_id) is not leg:  # released while the endpoint was being made
-            transport.close()
-            await protocol.closed
+            sock.close()
+            await sock.closed
             raise MediaError(f"leg {leg_id} was released during allocation")
         return MediaAddress(self._public_host, port)
 
     def _bind_free_port(self) -> tuple[socket.socket, int]:
         n = len(self._ports)
-        for i in range(n):
-            port = self._ports[(self._cursor + i) % n]
-            if port in self._used_ports:
-                continue
-            sock = socket.socket(self._family, socket.SOCK_DGRAM)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._socket_buffer)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_buffer)
-                if self._family == socket.AF_INET:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_EF)
-                sock.setblocking(False)
-                sock.bind((self._host, port))
-            except OSError as exc:
-                sock.close()
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    continue  # taken by another process: try the next one
-                raise MediaError(f"cannot bind RTP port {self._host}:{port}: {exc}") from exc
-            self._cursor = (self._cursor + i + 1) % n
-            return sock, port
+        if len(self._used_ports) < n:
+            for i in range(n):
+                port = self._ports[(self._cursor + i) % n]
+                if port in self._used_ports:
+                    continue
+                sock = socket.socket(self._family, socket.SOCK_DGRAM)
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._socket_buffer)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_buffer)
+                    if self._family == socket.AF_INET:
+                        with contextlib.suppress(OSError):
+                            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_EF)
+                    sock.setblocking(False)
+                    sock.bind((self._host, port))
+                except OSError as exc:
+                    sock.close()
+                    if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                        continue  # taken by another process: try the next one
+                    raise MediaError(f"cannot bind RTP port {self._host}:{port}: {exc}") from exc
+                self._cursor = (self._cursor + i + 1) % n
+                return sock, port
         raise MediaError(f"no free RTP port in {self._ports.start}-{self._ports.stop - 1}")
 
     async def set_remote(
@@ -233,15 +258,15 @@ class EmbeddedMediaEngine:
             raise MediaError(f"unsupported codec {codec!r}")
         if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
             raise MediaError(f"telephone-event payload type must be dynamic: {dtmf_pt}")
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            raise MediaError(f"remote host must be an IP address: {host!r}") from None
-        if (ip.version == 6) != (self._family == socket.AF_INET6):
+        ip = _ip_address(host)
+        if ip is None:
+            raise MediaError(f"remote host must be an IP address: {host!r}")
+        text, version = ip
+        if (version == 6) != (self._family == socket.AF_INET6):
             raise MediaError(f"remote {host} is not reachable from RTP sockets on {self._host}")
         if not 0 < port <= 65535:
             raise MediaError(f"bad remote port {port}")
-        leg.remote = (str(ip), port)
+        leg.remote = (text, port)
         leg.latched_addr = None  # learn the source again (a re-INVITE may have moved the peer)
         leg.latched_ssrc = -1
         leg.codec = codec
@@ -267,16 +292,18 @@ class EmbeddedMediaEngine:
         leg.dtmf_busy = False
         self._forget(leg)
         self._rewire(affected)
-        transport, closed = leg.transport, leg.closed
-        leg.transport = None
-        if transport is not None and closed is not None:
-            transport.close()
-            await closed  # the socket is closed when this returns
+        sock, transport = leg.sock, leg.transport
+        leg.sock = leg.transport = None
+        if sock is None or transport is None or sock.leg is not leg:
+            return  # still being allocated: allocate closes the socket
+        if self._running and self._pool.park(sock, leg):
+            return
+        sock.close()
+        await sock.closed  # the socket is closed when this returns
 
     def _forget(self, leg: Leg) -> None:
         if self._legs.get(leg.id) is leg:
             del self._legs[leg.id]
-        self._used_ports.discard(leg.port)
         self._music_legs.discard(leg)
         self._decode_legs.discard(leg)
         self._dtmf_legs.discard(leg)
@@ -469,44 +496,47 @@ class EmbeddedMediaEngine:
         """
         legs = list(dict.fromkeys(legs))
         bridges: set[Bridge] = set()
+        live = self._legs
+        music_legs = self._music_legs
+        decode_legs = self._decode_legs
         for leg in legs:
             leg.audible = not leg.held and not leg.muted
         for leg in legs:
             bridge = leg.bridge
-            if self._legs.get(leg.id) is not leg:  # released
+            if live.get(leg.id) is not leg:  # released
                 continue
-            if leg.hears_music:
+            restricted = bridge is not None and _restricted(bridge)
+            if leg.held or leg.music:  # hears_music
                 leg.mode = Mode.MUSIC
             elif bridge is None or len(bridge.legs) < 2:
                 # alone in its bridge only until the core hangs it up too (its peer just left):
                 # generating silence for it would only cost CPU when the core is behind
                 leg.mode = Mode.NONE
-            elif len(bridge.legs) == 2 and peer(leg).audible and not _restricted(bridge):
+            elif len(bridge.legs) == 2 and peer(leg).audible and not restricted:
                 leg.mode = Mode.RELAY
             else:
                 leg.mode = Mode.MIX
             if bridge is not None:
                 bridges.add(bridge)
             if leg.mode is Mode.MUSIC:
-                self._music_legs.add(leg)
+                music_legs.add(leg)
             else:
-                self._music_legs.discard(leg)
+                music_legs.discard(leg)
             decode = leg.audible and (
-                leg.recordings
-                or (bridge is not None and (len(bridge.legs) >= 3 or _restricted(bridge)))
+                leg.recordings or (bridge is not None and (len(bridge.legs) >= 3 or restricted))
             )
             leg.decode = bool(decode) and leg.codec is not None
             if leg.decode:
-                self._decode_legs.add(leg)
+                decode_legs.add(leg)
             else:
-                self._decode_legs.discard(leg)
+                decode_legs.discard(leg)
                 leg.buffer.clear()
                 leg.frame = None
             # relay_to is set below from the receiving side
             leg.relay_to = None
             leg.relay_table = None
         for leg in legs:
-            if self._legs.get(leg.id) is not leg:
+            if live.get(leg.id) is not leg:
                 continue
             if leg.mode is Mode.RELAY and not leg.dtmf_busy and leg.codec is not None:
                 source = peer(leg)
@@ -518,7 +548,8 @@ class EmbeddedMediaEngine:
                 self._mix_bridges.add(bridge)
             else:
                 self._mix_bridges.discard(bridge)
-        self._wake.set()
+        if self._mix_bridges or self._music_legs or self._recordings or self._dtmf_legs:
+            self._wake.set()  # else the tick, if asleep, would only go back to sleep
 
     # ------------------------------------------------------------------ packets in
 
@@ -576,7 +607,10 @@ class EmbeddedMediaEngine:
 
     def _latch(self, leg: Leg, addr: Any, ssrc: int, now: float) -> bool:
         """Decide whether a packet from ``addr`` (not the latched address) is accepted; if so,
-        send to ``addr`` from now on."""
+        send to ``addr`` from now on. The stream the port's previous leg latched to never is."""
+        stale = leg.stale
+        if stale is not None and ssrc == stale[2] and addr[0] == stale[0] and addr[1] == stale[1]:
+            return False
         if (
             leg.latched_addr is None
             or ssrc == leg.latched_ssrc
@@ -748,9 +782,27 @@ class EmbeddedMediaEngine:
             raise MediaError(f"no media leg {leg_id}")
         return leg
 
+    def _call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        if self._clock is not None:
+            return self._clock.call_later(delay, callback)
+        return asyncio.get_running_loop().call_later(delay, callback)
+
     def _check_running(self) -> None:
         if not self._running:
             raise MediaError("media engine is not running")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_address(host: str) -> tuple[str, int] | None:
+    """``host`` as an IP address in its canonical text and its version, ``None`` if it is not one.
+
+    Cached: parsing with :mod:`ipaddress` was a fifth of a bridged leg's set-up, and the same few
+    peers (trunks, phones) come back call after call."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return str(ip), ip.version
 
 
 def _restricted(bridge: Bridge) -> bool:

@@ -12,13 +12,16 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from . import g711
 from .dtmf import DtmfSender
 from .mixer import FrameBuffer
 from .port import Codec
 from .recording import Recorder
+
+if TYPE_CHECKING:
+    from .rtp_pool import RtpSocket
 
 MASK32: Final = 0xFFFFFFFF
 
@@ -53,7 +56,6 @@ class Leg:
         "buffer",
         "bytes_in",
         "bytes_out",
-        "closed",
         "codec",
         "decode",
         "dropped",
@@ -83,22 +85,28 @@ class Leg:
         "relay_to",
         "remote",
         "seq",
+        "sock",
         "src_leg",
         "src_ssrc",
         "ssrc",
+        "stale",
         "transport",
         "ts_off",
     )
 
-    def __init__(self, leg_id: str, port: int) -> None:
+    def __init__(
+        self, leg_id: str, sock: RtpSocket, stale: tuple[Any, Any, int] | None = None
+    ) -> None:
         self.id = leg_id
-        self.port = port
-        self.transport: asyncio.DatagramTransport | None = None
-        self.closed: asyncio.Future[None] | None = None
+        self.port = sock.port
+        self.sock: RtpSocket | None = sock
+        self.transport = sock.transport  # sock's, kept here for the relay's per-packet path
         # where to send; latched_addr is the source actually seen (None: not latched yet)
         self.remote: Any = None
         self.latched_addr: Any = None
         self.latched_ssrc = -1
+        # (host, port, ssrc) of the stream the previous leg on this port latched to: never latched
+        self.stale = stale
         self.codec: Codec | None = None
         self.pt = -1  # audio payload type; -1 until set_remote, so every packet is dropped
         self.dtmf_pt = -1
