@@ -103,7 +103,10 @@ class CallBase:
         return call
 
     def _lot(self, tenant_id: str) -> ParkingLot:
-        return self.parking.setdefault(tenant_id, ParkingLot(tenant_id=tenant_id))
+        lot = self.parking.get(tenant_id)
+        if lot is None:  # (not setdefault: that built a lot on every commit of every call)
+            lot = self.parking[tenant_id] = ParkingLot(tenant_id=tenant_id)
+        return lot
 
     # ------------------------------------------------------------------ the mutation path
 
