@@ -1,13 +1,16 @@
-"""The call id generator: 13 characters, each uniform over the alphabet, independent."""
+"""The id generators: call ids (13 characters, each uniform over the alphabet, independent) and
+the other ids (random UUIDs, as ``uuid.uuid4`` makes them)."""
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 
 import pytest
 
 from callbridge.service import core
-from callbridge.service.core import CALL_ID_ALPHABET, CALL_ID_LENGTH, new_call_id
+from callbridge.service.core import CALL_ID_ALPHABET, CALL_ID_LENGTH, new_call_id, new_id
 
 
 def test_every_id_of_the_space_is_reachable_and_nothing_else(
@@ -38,3 +41,14 @@ def test_each_position_takes_every_character() -> None:
     assert len(set(ids)) == len(ids)
     for position in range(CALL_ID_LENGTH):
         assert {i[position] for i in ids} == set(CALL_ID_ALPHABET)
+
+
+def test_new_id_is_what_uuid4_makes_of_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = [bytes(16), b"\xff" * 16, bytes(range(16)), *(os.urandom(16) for _ in range(2000))]
+    for raw in samples:
+        monkeypatch.setattr(core.os, "urandom", lambda n, raw=raw: raw)
+        assert new_id() == str(uuid.UUID(bytes=raw, version=4))
+    monkeypatch.undo()
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
