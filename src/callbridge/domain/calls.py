@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from .errors import Conflict, IllegalTransition, Invalid, NotFound
-from .events import DomainEvent, call_event
+from .events import DomainEvent, EventCategory
 from .fsm import Machine
 
 # --------------------------------------------------------------------------- leg lifecycle
@@ -388,7 +388,8 @@ class Call(BaseModel):
         return self.state is CallState.ENDED
 
     def _ev(self, type_: str, **data: Any) -> DomainEvent:
-        return call_event(type_, self.id, **data)
+        # call_event(type_, self.id, **data), without passing ``data`` on as keywords once more
+        return DomainEvent(type_, EventCategory.CALL, self.id, data)
 
     def _live_leg(self, leg_id: str) -> Leg:
         leg = self.leg(leg_id)
