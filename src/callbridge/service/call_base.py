@@ -182,9 +182,10 @@ class CallBase:
 
     def _install(self, call: Call) -> None:
         lot = self._lot(call.tenant_id)
-        for slot, parked in list(lot.slots.items()):
-            if parked.call_id == call.id:
-                lot.release(slot)
+        if lot.slots:  # mostly empty: spare every commit the copy of the lot's slots
+            for slot, parked in list(lot.slots.items()):
+                if parked.call_id == call.id:
+                    lot.release(slot)
         if call.ended:
             self.calls.pop(call.id, None)
             for leg_id in call.legs:

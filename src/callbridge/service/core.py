@@ -145,7 +145,9 @@ class _Held:
 
     async def __aenter__(self) -> None:
         o = self.owner
-        lock = o._locks.setdefault(self.key, asyncio.Lock())
+        lock = o._locks.get(self.key)
+        if lock is None:  # (not setdefault: that built a Lock on every acquisition)
+            lock = o._locks[self.key] = asyncio.Lock()
         o._users[self.key] = o._users.get(self.key, 0) + 1
         await lock.acquire()
 
