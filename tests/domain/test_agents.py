@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 import pytest
 
@@ -249,3 +252,23 @@ def test_agent_state_round_trips_as_json() -> None:
         queue_since=at(1),
     )
     assert AgentState.model_validate_json(a.model_dump_json()) == a
+
+
+def test_every_field_is_immutable_so_a_shallow_copy_is_a_safe_draft() -> None:
+    def immutable(annotation: object) -> bool:
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            return all(immutable(a) for a in typing.get_args(annotation))
+        return isinstance(annotation, type) and issubclass(
+            annotation, (str, int, float, bool, datetime, type(None), Enum)
+        )
+
+    assert AgentState.model_config.get("extra") in (None, "ignore", "forbid")
+    assert not AgentState.__private_attributes__
+    for name, info in AgentState.model_fields.items():
+        assert immutable(info.annotation), name
+    state = agent(call_id="c1", queue_id="q1", queue_since=T0, wrapup_until=at(5))
+    draft = state.model_copy()
+    draft.follow(PhoneState.TALKING, at(1), call_id="c2")
+    draft.consecutive_missed = 3
+    assert draft.phone is PhoneState.TALKING and draft.call_id == "c2"
+    assert state == agent(call_id="c1", queue_id="q1", queue_since=T0, wrapup_until=at(5))

@@ -48,4 +48,5 @@ class StoredEvent:
 
 
 def call_event(type_: str, call_id: str, **data: Any) -> DomainEvent:
-    return DomainEvent(type=type_, category=EventCategory.CALL, call_id=call_id, data=data)
+    # positional: keyword arguments to a dataclass cost twice as much (a call makes ~16 events)
+    return DomainEvent(type_, EventCategory.CALL, call_id, data)

@@ -188,7 +188,7 @@ class AgentService:
         ext = self._agent_ext(actor, tenant_id, extension_id)
         kind, resolved = self.directory.resolve_presence(tenant_id, name)
         async with self._locks(ext.id):
-            state = self._state(ext).model_copy(deep=True)
+            state = self._state(ext).model_copy()
             now = self.core.clock.now()
             events: list[DomainEvent] = []
             if kind is PresenceType.READY and state.phone is PhoneState.WRAPUP:
@@ -208,7 +208,7 @@ class AgentService:
         if kind is PresenceType.SIGN_OUT:
             raise Invalid(f"{name!r} is a sign-out option", code="presence_not_sign_in")
         async with self._locks(ext.id):
-            state = self._state(ext).model_copy(deep=True)
+            state = self._state(ext).model_copy()
             if state.signed_in:
                 raise Conflict("the agent is already signed in", code="agent_already_signed_in")
             events = state.set_presence(kind, resolved, self.core.clock.now())
@@ -231,7 +231,7 @@ class AgentService:
             if kind is not PresenceType.SIGN_OUT:
                 raise Invalid(f"{name!r} is not a sign-out option", code="presence_not_sign_out")
         async with self._locks(ext.id):
-            state = self._state(ext).model_copy(deep=True)
+            state = self._state(ext).model_copy()
             events = state.set_presence(PresenceType.SIGN_OUT, resolved, self.core.clock.now())
             return await self._commit(ext, state, events)
 
@@ -325,7 +325,7 @@ class AgentService:
         if draft is not None:
             _, state, events = draft
         else:
-            state, events = self._state(ext).model_copy(deep=True), []
+            state, events = self._state(ext).model_copy(), []
         for gone in ended:
             self._cancel_ring(gone.view.leg_id)
         # a ringing offer the agent's side ended unanswered is missed (unless counted already)
@@ -399,7 +399,7 @@ class AgentService:
             if view is None or view.phone is not PhoneState.RINGING or view.queue_id is None:
                 return
             self._missed_legs.add(leg_id)
-            state = self._state(ext).model_copy(deep=True)
+            state = self._state(ext).model_copy()
             events = self._miss(ext, state, view.queue_id, view.call_id)
             await self._commit(ext, state, events)
 
@@ -494,7 +494,7 @@ class AgentService:
         if state.wrapup_until is not None and state.wrapup_until - now > timedelta(0):
             self._arm_wrapup(state)  # extended meanwhile
             return
-        draft = state.model_copy(deep=True)
+        draft = state.model_copy()
         await self._commit(ext, draft, draft.end_wrapup(now))
 
     # ------------------------------------------------------------------ restart
@@ -508,7 +508,7 @@ class AgentService:
         if state.phone is PhoneState.WRAPUP and self.legs.observed(ext_id) is None:
             await self._end_expired_wrapup(ext_id)
             return
-        draft = state.model_copy(deep=True)
+        draft = state.model_copy()
         now = self.core.clock.now()
         lead = self.legs.observed(ext_id)
         if lead is None:

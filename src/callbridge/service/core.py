@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -29,12 +29,24 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
+# the bits uuid.UUID(version=4) overwrites: the variant (RFC 4122) and the version (4)
+_UUID_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_V4 = (0x8000 << 48) | (4 << 76)
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text: ``str(uuid.uuid4())``, made the way ``uuid`` makes it
+    (16 random bytes, the version and variant bits set), without the ``UUID`` object (a call
+    takes several: its legs, its bridge)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & _UUID_KEEP) | _UUID_V4
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 CALL_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CALL_ID_LENGTH = 13
+_CALL_ID_SPACE = len(CALL_ID_ALPHABET) ** CALL_ID_LENGTH
 
 
 def new_call_id() -> str:
@@ -43,7 +55,15 @@ def new_call_id() -> str:
     The shape is the one the CCS dialect documents for its calls, so that dialect shows the core's
     id as it is (no mapping table to keep across restarts); the native API treats it as opaque.
     """
-    return "".join(secrets.choice(CALL_ID_ALPHABET) for _ in range(CALL_ID_LENGTH))
+    # One draw of a uniform number below 36**13 written in base 36: the same distribution as
+    # 13 independent ``secrets.choice`` (a bijection onto the strings) at a quarter of the CPU
+    # time (each choice read the OS's random source on its own; this is on every call's path).
+    n = secrets.randbelow(_CALL_ID_SPACE)
+    digits = []
+    for _ in range(CALL_ID_LENGTH):
+        n, d = divmod(n, len(CALL_ID_ALPHABET))
+        digits.append(CALL_ID_ALPHABET[d])
+    return "".join(digits)
 
 
 class Core:
@@ -125,7 +145,9 @@ class _Held:
 
     async def __aenter__(self) -> None:
         o = self.owner
-        lock = o._locks.setdefault(self.key, asyncio.Lock())
+        lock = o._locks.get(self.key)
+        if lock is None:  # (not setdefault: that built a Lock on every acquisition)
+            lock = o._locks[self.key] = asyncio.Lock()
         o._users[self.key] = o._users.get(self.key, 0) + 1
         await lock.acquire()
 
