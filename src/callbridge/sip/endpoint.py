@@ -55,6 +55,7 @@ from callbridge.sip.parse import (
 )
 from callbridge.sip.responses import make_response
 from callbridge.sip.source import Source
+from callbridge.sip.wire import to_bytes
 
 __all__ = [
     "EndpointStats",
@@ -538,11 +539,11 @@ class SipEndpoint:
         Use this, rather than :meth:`send`, for a response produced after the handler returned
         None, so that retransmissions of the request get it again.
         """
-        payload = self._send_response(response, source)
+        sent = self._send_response(response, source)
         key = self._transaction_key(request)
-        if payload is not None and key is not None and request.method != "ACK":
+        if sent is not None and key is not None and request.method != "ACK":
+            payload, destination = sent
             linger = TRANSACTION_LINGER_S if response.status_code >= 200 else TRANSACTION_PENDING_S
-            destination = self._destination(response, source) or source
             self._remember(
                 key, payload, response.status_code, destination, time.monotonic() + linger
             )
@@ -560,10 +561,28 @@ class SipEndpoint:
         now = time.monotonic()
         if now - self._last_purge > 1.0:
             self._last_purge = now
-            for stale in [k for k, t in self._transactions.items() if t.expires <= now]:
-                del self._transactions[stale]
+            self._purge(now)
         while len(self._transactions) > 65_536:
             self._transactions.popitem(last=False)
+
+    def _purge(self, now: float) -> None:
+        """Forget every transaction expired by ``now``, walking from the least recently updated.
+
+        Each entry expires a fixed time after its last update (``TRANSACTION_LINGER_S`` once
+        answered finally, the longer ``TRANSACTION_PENDING_S`` before) and the dictionary is in
+        update order, so behind an answered entry that has not expired no entry has expired
+        either: the walk stops there instead of testing every remembered transaction (tens of
+        thousands at a few hundred calls per second) every second. Pending entries in front of
+        it are stepped over.
+        """
+        stale: list[tuple[str, str, str]] = []
+        for key, transaction in self._transactions.items():
+            if transaction.expires <= now:
+                stale.append(key)
+            elif transaction.status >= 200:
+                break
+        for key in stale:
+            del self._transactions[key]
 
     def _destination(self, response: SipResponse, source: Source) -> Source | None:
         if source.transport == "TCP":
@@ -573,14 +592,15 @@ class SipEndpoint:
             return None
         return Source(source.transport, routed[1], routed[2])
 
-    def _send_response(self, response: SipResponse, source: Source) -> bytes | None:
+    def _send_response(self, response: SipResponse, source: Source) -> tuple[bytes, Source] | None:
+        """Route and send a response; what was sent and where (None: no route)."""
         destination = self._destination(response, source)
         if destination is None:
             logger.debug("no route for SIP response (call-id %s)", response.call_id)
             return None
-        payload = bytes(response)
+        payload = to_bytes(response)
         self._send_bytes(payload, destination)
-        return payload
+        return payload, destination
 
     def _send_bytes(self, payload: bytes, destination: Source) -> bool:
         try:
@@ -615,7 +635,7 @@ class SipEndpoint:
         Over TCP an existing connection to ``host:port`` is reused, else one is opened (and read
         from, like accepted ones). Raises ``OSError`` when it cannot be sent.
         """
-        payload = bytes(message)
+        payload = to_bytes(message)
         if destination.transport == "UDP":
             if self._udp is None:
                 raise OSError(errno.ENOTCONN, "SIP endpoint has no UDP socket")
