@@ -63,6 +63,7 @@ __all__ = [
     "ResponseHook",
     "SipEndpoint",
     "Source",
+    "start_task",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,15 @@ _SCHEMES: Final = frozenset({"sip", "sips", "tel"})
 _CONTENT_LENGTH_RE: Final = re.compile(
     rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$"
 )
+
+
+def start_task(awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
+    """``asyncio.ensure_future`` for the coroutines the SIP layer runs as tasks (several per
+    call): the running loop's ``create_task`` directly, without the type checks and the loop
+    lookup; anything other than a coroutine still goes through ``ensure_future``."""
+    if asyncio.iscoroutine(awaitable):
+        return asyncio.get_running_loop().create_task(awaitable)
+    return asyncio.ensure_future(awaitable)
 
 
 RequestHandler = Callable[[SipRequest, Source], Awaitable[SipResponse | None]]
@@ -315,7 +325,7 @@ class SipEndpoint:
         return sizes[0], sizes[1]
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = start_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

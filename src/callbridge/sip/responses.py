@@ -9,6 +9,7 @@ so odd but valid formatting survives and the client can match the response to it
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -81,11 +82,15 @@ def new_tag() -> str:
     return os.urandom(8).hex()
 
 
+@functools.lru_cache(maxsize=4096)
 def header_tag(value: str) -> str | None:
     """The ``tag`` parameter of a ``From``/``To`` header value, or None.
 
     Works on the raw value: the header parameters are what follows the closing ``>`` of a
     name-addr, or the first ``;`` of an addr-spec (RFC 3261 §20.10).
+
+    Remembered (bounded): a call asks for the tags of the same few values about 17 times
+    (responses, dialogs, client transactions, the B2BUA's lookups).
     """
     close = value.rfind(">")
     if close != -1:
