@@ -283,7 +283,8 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[_Fields, str | No
     headers = _Fields()
     by_name = headers.by_name
     for line in lines:
-        if line[:1] in (" ", "\t"):
+        first = line[:1]
+        if first == " " or first == "\t":
             if not headers:
                 return headers, "folded line before the first header"
             folded = line.strip(" \t")
@@ -291,20 +292,23 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[_Fields, str | No
             continue
         if not line:
             return headers, "empty line inside the header section"
-        colon = line.find(":")
-        if colon == -1:
+        name, colon, value = line.partition(":")
+        if not colon:
             return headers, "header line without a colon"
-        name = line[:colon].rstrip(" \t")
-        names = _header_name(name)
+        name = name.rstrip(" \t")
+        names = _NAMES.get(name, _UNSEEN)
+        if names is _UNSEEN:
+            names = _header_name(name)
         if names is None:
             return headers, "malformed header name"
         if len(headers) >= max_headers:
             return headers, f"more than {max_headers} header fields"
-        header = _Header(names[0], line[colon + 1 :].strip(" \t"), name, names[1])
+        key = names[0]
+        header = _Header(key, value.strip(" \t"), name, names[1])
         headers.append(header)
-        same = by_name.get(names[0])
+        same = by_name.get(key)
         if same is None:
-            by_name[names[0]] = [header]
+            by_name[key] = [header]
         else:
             same.append(header)
     return headers, None
@@ -313,6 +317,7 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[_Fields, str | No
 # header name as received -> (canonical, aiosipua's name), None if malformed
 _NAMES: dict[str, tuple[str, str] | None] = {}
 _NAMES_CAP: Final = 1024  # names seen first are cached; junk from a flood cannot grow it
+_UNSEEN: Final = ("", "")  # not in _NAMES yet (None there means malformed)
 
 
 def _header_name(name: str) -> tuple[str, str] | None:
