@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import re
 import socket
@@ -94,6 +95,22 @@ def start_task(awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
     if asyncio.iscoroutine(awaitable):
         return asyncio.get_running_loop().create_task(awaitable)
     return asyncio.ensure_future(awaitable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _branch_and_sent_by(via: str) -> tuple[str, str] | None:
+    """The RFC 3261 ``branch`` and the normalised sent-by of the top value of a ``Via`` header
+    (None without a magic-cookie branch). Remembered (bounded): a request's transaction key is
+    needed on arrival and again for each response to it."""
+    top = split_header_values(via)[0]
+    head, _, params = top.partition(";")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip(" \t").lower() == "branch":
+            branch = value.strip(" \t")
+            if branch.startswith("z9hG4bK") and len(branch) > 7:
+                return branch, " ".join(head.split()).upper()
+    return None
 
 
 RequestHandler = Callable[[SipRequest, Source], Awaitable[SipResponse | None]]
@@ -435,16 +452,11 @@ class SipEndpoint:
         vias = request.headers.get("via")
         if not vias:
             return None
-        top = split_header_values(vias[0])[0]
-        head, _, params = top.partition(";")
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip(" \t").lower() == "branch":
-                branch = value.strip(" \t")
-                if branch.startswith("z9hG4bK") and len(branch) > 7:
-                    method = "INVITE" if request.method == "ACK" else request.method
-                    return branch, " ".join(head.split()).upper(), method
-        return None
+        branch_and_sent_by = _branch_and_sent_by(vias[0])
+        if branch_and_sent_by is None:
+            return None
+        method = "INVITE" if request.method == "ACK" else request.method
+        return branch_and_sent_by[0], branch_and_sent_by[1], method
 
     def _on_request(self, request: SipRequest, source: Source) -> None:
         key = self._transaction_key(request)

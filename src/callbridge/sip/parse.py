@@ -40,6 +40,7 @@ response can be routed back with :func:`response_destination`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -700,7 +701,14 @@ def response_destination(response: SipResponse) -> tuple[str, str, int] | None:
     vias = response.headers.get("via")
     if not vias:
         return None
-    top = split_header_values(vias[0])[0]
+    return _via_destination(vias[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _via_destination(via: str) -> tuple[str, str, int] | None:
+    """:func:`response_destination` of a top ``Via`` header value; remembered (bounded), since
+    every response to a request (100, 180, 200...) goes where the same Via says."""
+    top = split_header_values(via)[0]
     match = _VIA_SENT_BY_RE.match(top)
     if match is None:
         return None
