@@ -16,7 +16,7 @@ import pytest
 from aiosipua.message import SipRequest, SipResponse
 from tests.sip.fuzzing import mutate
 
-from callbridge.sip.endpoint import SipEndpoint, Source
+from callbridge.sip.endpoint import SipEndpoint, Source, _Transaction
 from callbridge.sip.parse import ParsedRequest, ParsedResponse, parse_datagram
 from callbridge.sip.responses import header_tag, make_response
 
@@ -513,3 +513,41 @@ async def test_flood_of_malformed_datagrams_does_not_stop_service(
     # and it still answers afterwards
     peer.send(request_bytes(peer.port), endpoint.port)
     assert (await peer.response()).status_code == 200
+
+
+def test_the_purge_forgets_exactly_the_expired_transactions() -> None:
+    """Entries are remembered in update order, each expiring a fixed time after its update
+    (32 s once answered finally, 300 s while pending): the purge stops at the first answered
+    entry still alive, steps over pending ones, and leaves what a full scan would leave."""
+    endpoint = SipEndpoint("127.0.0.1", 0)
+    to = Source("UDP", "127.0.0.1", 5999)
+    now = time.monotonic()
+    # (key, status, updated seconds ago): a realistic history, oldest update first
+    history = [
+        ("final-old", 200, 40.0),  # expired
+        ("pending-ringing", 0, 35.0),  # handler still working: alive for 300 s
+        ("provisional", 180, 34.0),  # 180 sent, no final yet: alive
+        ("final-expired", 486, 33.0),  # expired
+        ("final-alive", 200, 20.0),
+        ("pending-new", 0, 10.0),
+        ("final-new", 200, 1.0),
+    ]
+    for name, status, ago in history:
+        linger = 32.0 if status >= 200 else 300.0
+        key = (name, "127.0.0.1:5999", "INVITE")
+        endpoint._transactions[key] = _transaction(status, to, now - ago + linger)
+    endpoint._last_purge = 0.0
+    endpoint._remember(("latest", "127.0.0.1:5999", "BYE"), b"x", 200, to, now + 32.0)
+    kept = [key[0] for key in endpoint._transactions]
+    assert kept == [
+        "pending-ringing",
+        "provisional",
+        "final-alive",
+        "pending-new",
+        "final-new",
+        "latest",
+    ]
+
+
+def _transaction(status: int, destination: Source, expires: float) -> _Transaction:
+    return _Transaction(b"" if status else None, status, destination, expires)

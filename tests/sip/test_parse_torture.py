@@ -286,3 +286,36 @@ def test_rport_is_filled_in_with_the_source_port() -> None:
     top = request.headers.get("via")[0]
     assert ";rport=5099" in top
     assert top.endswith(";received=192.0.2.200")
+
+
+@pytest.mark.parametrize("name", ["wsinv", "mpart01", "longreq"])
+def test_lf_only_and_mixed_line_ends_parse_like_crlf(name: str) -> None:
+    """The header section is split on CRLF directly when every line ends in one; LF-only and
+    mixed line ends take the general path and must give the same message."""
+    crlf = load(name)
+    head, sep, body = crlf.partition(b"\r\n\r\n")
+    lf_only = head.replace(b"\r\n", b"\n") + b"\n\n" + body
+    lines = head.split(b"\r\n")
+    mixed = lines[0] + b"".join(
+        (b"\n" if i % 2 else b"\r\n") + line for i, line in enumerate(lines[1:])
+    )
+    mixed += b"\r\n\r\n" + body
+    reference = parse_datagram(crlf, source=SOURCE)
+    assert isinstance(reference, ParsedRequest)
+    for data in (lf_only, mixed):
+        parsed = parse_datagram(data, source=SOURCE)
+        assert isinstance(parsed, ParsedRequest), parsed
+        assert list(parsed.request.headers.items()) == list(reference.request.headers.items())
+        assert parsed.request.body == reference.request.body
+
+
+@pytest.mark.parametrize(
+    "bare",
+    [b"Subject: a\rb\r\n", b"Subject: ab\r\r\n", b"Subject: a\r\rb\r\n", b"Subject:\r\r\n"],
+)
+def test_a_bare_cr_in_the_header_section_gets_400(bare: bytes) -> None:
+    data = load("mpart01").replace(b"\r\nCSeq:", b"\r\n" + bare + b"CSeq:", 1)
+    parsed = parse_datagram(data, source=SOURCE)
+    assert isinstance(parsed, ParseFailure)
+    assert parsed.reason == "bare CR in header section"
+    assert parsed.reply is not None and parsed.reply.status_code == 400

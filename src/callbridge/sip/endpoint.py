@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import re
 import socket
@@ -55,6 +56,7 @@ from callbridge.sip.parse import (
 )
 from callbridge.sip.responses import make_response
 from callbridge.sip.source import Source
+from callbridge.sip.wire import to_bytes
 
 __all__ = [
     "EndpointStats",
@@ -62,6 +64,7 @@ __all__ = [
     "ResponseHook",
     "SipEndpoint",
     "Source",
+    "start_task",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,31 @@ _SCHEMES: Final = frozenset({"sip", "sips", "tel"})
 _CONTENT_LENGTH_RE: Final = re.compile(
     rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$"
 )
+
+
+def start_task(awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
+    """``asyncio.ensure_future`` for the coroutines the SIP layer runs as tasks (several per
+    call): the running loop's ``create_task`` directly, without the type checks and the loop
+    lookup; anything other than a coroutine still goes through ``ensure_future``."""
+    if asyncio.iscoroutine(awaitable):
+        return asyncio.get_running_loop().create_task(awaitable)
+    return asyncio.ensure_future(awaitable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _branch_and_sent_by(via: str) -> tuple[str, str] | None:
+    """The RFC 3261 ``branch`` and the normalised sent-by of the top value of a ``Via`` header
+    (None without a magic-cookie branch). Remembered (bounded): a request's transaction key is
+    needed on arrival and again for each response to it."""
+    top = split_header_values(via)[0]
+    head, _, params = top.partition(";")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip(" \t").lower() == "branch":
+            branch = value.strip(" \t")
+            if branch.startswith("z9hG4bK") and len(branch) > 7:
+                return branch, " ".join(head.split()).upper()
+    return None
 
 
 RequestHandler = Callable[[SipRequest, Source], Awaitable[SipResponse | None]]
@@ -314,7 +342,7 @@ class SipEndpoint:
         return sizes[0], sizes[1]
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = start_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -424,16 +452,11 @@ class SipEndpoint:
         vias = request.headers.get("via")
         if not vias:
             return None
-        top = split_header_values(vias[0])[0]
-        head, _, params = top.partition(";")
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip(" \t").lower() == "branch":
-                branch = value.strip(" \t")
-                if branch.startswith("z9hG4bK") and len(branch) > 7:
-                    method = "INVITE" if request.method == "ACK" else request.method
-                    return branch, " ".join(head.split()).upper(), method
-        return None
+        branch_and_sent_by = _branch_and_sent_by(vias[0])
+        if branch_and_sent_by is None:
+            return None
+        method = "INVITE" if request.method == "ACK" else request.method
+        return branch_and_sent_by[0], branch_and_sent_by[1], method
 
     def _on_request(self, request: SipRequest, source: Source) -> None:
         key = self._transaction_key(request)
@@ -538,11 +561,11 @@ class SipEndpoint:
         Use this, rather than :meth:`send`, for a response produced after the handler returned
         None, so that retransmissions of the request get it again.
         """
-        payload = self._send_response(response, source)
+        sent = self._send_response(response, source)
         key = self._transaction_key(request)
-        if payload is not None and key is not None and request.method != "ACK":
+        if sent is not None and key is not None and request.method != "ACK":
+            payload, destination = sent
             linger = TRANSACTION_LINGER_S if response.status_code >= 200 else TRANSACTION_PENDING_S
-            destination = self._destination(response, source) or source
             self._remember(
                 key, payload, response.status_code, destination, time.monotonic() + linger
             )
@@ -560,10 +583,28 @@ class SipEndpoint:
         now = time.monotonic()
         if now - self._last_purge > 1.0:
             self._last_purge = now
-            for stale in [k for k, t in self._transactions.items() if t.expires <= now]:
-                del self._transactions[stale]
+            self._purge(now)
         while len(self._transactions) > 65_536:
             self._transactions.popitem(last=False)
+
+    def _purge(self, now: float) -> None:
+        """Forget every transaction expired by ``now``, walking from the least recently updated.
+
+        Each entry expires a fixed time after its last update (``TRANSACTION_LINGER_S`` once
+        answered finally, the longer ``TRANSACTION_PENDING_S`` before) and the dictionary is in
+        update order, so behind an answered entry that has not expired no entry has expired
+        either: the walk stops there instead of testing every remembered transaction (tens of
+        thousands at a few hundred calls per second) every second. Pending entries in front of
+        it are stepped over.
+        """
+        stale: list[tuple[str, str, str]] = []
+        for key, transaction in self._transactions.items():
+            if transaction.expires <= now:
+                stale.append(key)
+            elif transaction.status >= 200:
+                break
+        for key in stale:
+            del self._transactions[key]
 
     def _destination(self, response: SipResponse, source: Source) -> Source | None:
         if source.transport == "TCP":
@@ -573,14 +614,15 @@ class SipEndpoint:
             return None
         return Source(source.transport, routed[1], routed[2])
 
-    def _send_response(self, response: SipResponse, source: Source) -> bytes | None:
+    def _send_response(self, response: SipResponse, source: Source) -> tuple[bytes, Source] | None:
+        """Route and send a response; what was sent and where (None: no route)."""
         destination = self._destination(response, source)
         if destination is None:
             logger.debug("no route for SIP response (call-id %s)", response.call_id)
             return None
-        payload = bytes(response)
+        payload = to_bytes(response)
         self._send_bytes(payload, destination)
-        return payload
+        return payload, destination
 
     def _send_bytes(self, payload: bytes, destination: Source) -> bool:
         try:
@@ -615,7 +657,7 @@ class SipEndpoint:
         Over TCP an existing connection to ``host:port`` is reused, else one is opened (and read
         from, like accepted ones). Raises ``OSError`` when it cannot be sent.
         """
-        payload = bytes(message)
+        payload = to_bytes(message)
         if destination.transport == "UDP":
             if self._udp is None:
                 raise OSError(errno.ENOTCONN, "SIP endpoint has no UDP socket")

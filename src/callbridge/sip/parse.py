@@ -40,6 +40,7 @@ response can be routed back with :func:`response_destination`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -171,6 +172,21 @@ class _Header:
     name: str  # lower-case, compact form expanded
     value: str  # unfolded, stripped
     raw_name: str = ""  # as received
+    library_name: str = ""  # compact form expanded, case as received (aiosipua's key)
+
+
+class _Fields(list[_Header]):
+    """The header fields in order, plus an index by canonical name built while reading them.
+
+    Why: the checks look single headers up a dozen times per message; a scan of the list each
+    time cost more than reading the lines did.
+    """
+
+    __slots__ = ("by_name",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_name: dict[str, list[_Header]] = {}
 
 
 def parse_datagram(
@@ -219,7 +235,15 @@ def _parse(
         text = header_blob.decode("utf-8", errors="replace")
         utf8_error = "header section is not valid UTF-8"
 
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    crlf = text.count("\r\n")
+    if text.count("\r") == crlf == text.count("\n"):
+        # Every line ends in CRLF (the usual case): the same lines as the general split below,
+        # and no bare CR is left in any of them.
+        lines = text.split("\r\n")
+        bare_cr = False
+    else:
+        lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+        bare_cr = any("\r" in line for line in lines)
     if not has_end and len(lines) > 1 and not lines[-1]:
         lines.pop()  # the newline ending the last header line of a truncated message
     start = lines[0]
@@ -230,7 +254,7 @@ def _parse(
     errors: list[tuple[str, int]] = []
     if utf8_error:
         errors.append((utf8_error, 400))
-    if "\r" in start or any("\r" in line for line in lines[1:]):
+    if bare_cr:
         errors.append(("bare CR in header section", 400))
     if header_error:
         errors.append((header_error, 400))
@@ -255,11 +279,13 @@ def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     return data, b"", False
 
 
-def _read_headers(lines: list[str], max_headers: int) -> tuple[list[_Header], str | None]:
+def _read_headers(lines: list[str], max_headers: int) -> tuple[_Fields, str | None]:
     """Unfold and split header lines; stop at the first structural error (returned)."""
-    headers: list[_Header] = []
+    headers = _Fields()
+    by_name = headers.by_name
     for line in lines:
-        if line[:1] in (" ", "\t"):
+        first = line[:1]
+        if first == " " or first == "\t":
             if not headers:
                 return headers, "folded line before the first header"
             folded = line.strip(" \t")
@@ -267,45 +293,57 @@ def _read_headers(lines: list[str], max_headers: int) -> tuple[list[_Header], st
             continue
         if not line:
             return headers, "empty line inside the header section"
-        colon = line.find(":")
-        if colon == -1:
+        name, colon, value = line.partition(":")
+        if not colon:
             return headers, "header line without a colon"
-        name = line[:colon].rstrip(" \t")
-        canonical = _header_name(name)
-        if canonical is None:
+        name = name.rstrip(" \t")
+        names = _NAMES.get(name, _UNSEEN)
+        if names is _UNSEEN:
+            names = _header_name(name)
+        if names is None:
             return headers, "malformed header name"
         if len(headers) >= max_headers:
             return headers, f"more than {max_headers} header fields"
-        value = line[colon + 1 :].strip(" \t")
-        headers.append(_Header(canonical, value, name))
+        key = names[0]
+        header = _Header(key, value.strip(" \t"), name, names[1])
+        headers.append(header)
+        same = by_name.get(key)
+        if same is None:
+            by_name[key] = [header]
+        else:
+            same.append(header)
     return headers, None
 
 
-_NAMES: dict[str, str | None] = {}  # header name as received -> canonical, None if malformed
+# header name as received -> (canonical, aiosipua's name), None if malformed
+_NAMES: dict[str, tuple[str, str] | None] = {}
 _NAMES_CAP: Final = 1024  # names seen first are cached; junk from a flood cannot grow it
+_UNSEEN: Final = ("", "")  # not in _NAMES yet (None there means malformed)
 
 
-def _header_name(name: str) -> str | None:
-    """The lower-case, expanded name of a header (None when the name is not a token)."""
+def _header_name(name: str) -> tuple[str, str] | None:
+    """The lower-case expanded name of a header and the expanded name as received (the key and
+    the name aiosipua stores), or None when the name is not a token."""
     try:
         return _NAMES[name]
     except KeyError:
         pass
-    canonical = expand_compact_header(name).lower() if _TOKEN_RE.fullmatch(name) else None
+    names = None
+    if _TOKEN_RE.fullmatch(name):
+        expanded = expand_compact_header(name)
+        names = (expanded.lower(), expanded)
     if len(_NAMES) < _NAMES_CAP:
-        _NAMES[name] = canonical
-    return canonical
+        _NAMES[name] = names
+    return names
 
 
-def _values(headers: list[_Header], name: str) -> list[str]:
-    return [h.value for h in headers if h.name == name]
+def _values(headers: _Fields, name: str) -> list[str]:
+    return [h.value for h in headers.by_name.get(name, ())]
 
 
-def _first(headers: list[_Header], name: str) -> str | None:
-    for h in headers:
-        if h.name == name:
-            return h.value
-    return None
+def _first(headers: _Fields, name: str) -> str | None:
+    found = headers.by_name.get(name)
+    return found[0].value if found else None
 
 
 def split_header_values(value: str) -> list[str]:
@@ -357,14 +395,14 @@ def _address_ok(value: str | None) -> bool:
     return value is not None and _ADDRESS_RE.fullmatch(value) is not None
 
 
-def _top_via(headers: list[_Header]) -> str | None:
+def _top_via(headers: _Fields) -> str | None:
     first = _first(headers, "via")
     if first is None:
         return None
     return split_header_values(first)[0]
 
 
-def _answerable(headers: list[_Header]) -> bool:
+def _answerable(headers: _Fields) -> bool:
     """Whether a response built by echoing these headers would itself be well formed.
 
     A response is matched to its transaction by the top Via branch and the CSeq method, so those
@@ -386,10 +424,11 @@ def _answerable(headers: list[_Header]) -> bool:
     )
 
 
-def _check_common(headers: list[_Header], body: bytes, errors: list[tuple[str, int]]) -> bytes:
+def _check_common(headers: _Fields, body: bytes, errors: list[tuple[str, int]]) -> bytes:
     """Checks shared by requests and responses; returns the body cut to Content-Length."""
+    by_name = headers.by_name
     for name in _SINGLETONS:
-        if len(_values(headers, name)) > 1:
+        if len(by_name.get(name, ())) > 1:
             errors.append((f"more than one {name} header", 400))
     call_id = _first(headers, "call-id")
     if call_id is not None and not _CALL_ID_RE.fullmatch(call_id):
@@ -412,7 +451,7 @@ def _check_common(headers: list[_Header], body: bytes, errors: list[tuple[str, i
 
 def _judge_response(
     start: str,
-    headers: list[_Header],
+    headers: _Fields,
     body: bytes,
     errors: list[tuple[str, int]],
 ) -> Parsed:
@@ -444,7 +483,7 @@ def _judge_response(
 
 def _judge_request(
     start: str,
-    headers: list[_Header],
+    headers: _Fields,
     body: bytes,
     errors: list[tuple[str, int]],
     source: tuple[str, int] | None,
@@ -536,22 +575,40 @@ def _library_headers(headers: list[_Header]) -> CaseInsensitiveDict:
     (compact forms expanded, case as received), the same values in the same order, and the
     multi-instance headers split on commas by the library's own splitter, exactly as
     ``SipMessage.parse(_canonical(...))`` does (the tests check that they agree).
+
+    The dictionary's two stores are filled directly rather than through ``append``, which
+    lower-cases the name again and re-checks every value for line breaks: the names here are
+    tokens and a header section with a CR or LF left in a value was refused already.
     """
     out = CaseInsensitiveDict()
+    store = out._store
+    original = out._original
     for header in headers:
+        key = header.name
         value = header.value
-        if header.name == "via":
-            value = ", ".join(_tidy_via(part) for part in split_header_values(value))
-        value = value.strip()
-        name = expand_compact_header(header.raw_name)
-        if header.name in MULTI_INSTANCE_HEADERS:
+        if key == "via":
             if "," in value:
-                for part in _library_split(value):
-                    out.append(name, part)
+                value = ", ".join(_tidy_via(part) for part in split_header_values(value))
+            else:
+                value = _tidy_via(value.strip(" \t"))
+        value = value.strip()
+        if key in MULTI_INSTANCE_HEADERS:
+            if "," in value:
+                parts = _library_split(value)
+                if not parts:
+                    continue
             elif value:
-                out.append(name, value)
+                parts = [value]
+            else:
+                continue
         else:
-            out.append(name, value)
+            parts = [value]
+        values = store.get(key)
+        if values is None:
+            store[key] = parts
+            original[key] = header.library_name or expand_compact_header(header.raw_name)
+        else:
+            values.extend(parts)
     return out
 
 
@@ -586,7 +643,7 @@ def _tidy_via(value: str) -> str:
 
 
 def _reply(
-    headers: list[_Header], status: int, reason: str, source: tuple[str, int] | None
+    headers: _Fields, status: int, reason: str, source: tuple[str, int] | None
 ) -> SipResponse:
     """The 400 (or 505) to a malformed request whose dialog headers are usable."""
     request = SipRequest()
@@ -641,9 +698,17 @@ def response_destination(response: SipResponse) -> tuple[str, str, int] | None:
     ``received`` overrides the sent-by host and a valued ``rport`` the port (RFC 3581); the
     port defaults to 5060. None when the top Via is unusable.
     """
-    top = _top_via([_Header("via", v) for v in response.headers.get("via")[:1]])
-    if top is None:
+    vias = response.headers.get("via")
+    if not vias:
         return None
+    return _via_destination(vias[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _via_destination(via: str) -> tuple[str, str, int] | None:
+    """:func:`response_destination` of a top ``Via`` header value; remembered (bounded), since
+    every response to a request (100, 180, 200...) goes where the same Via says."""
+    top = split_header_values(via)[0]
     match = _VIA_SENT_BY_RE.match(top)
     if match is None:
         return None

@@ -9,6 +9,7 @@ so odd but valid formatting survives and the client can match the response to it
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -81,11 +82,15 @@ def new_tag() -> str:
     return os.urandom(8).hex()
 
 
+@functools.lru_cache(maxsize=4096)
 def header_tag(value: str) -> str | None:
     """The ``tag`` parameter of a ``From``/``To`` header value, or None.
 
     Works on the raw value: the header parameters are what follows the closing ``>`` of a
     name-addr, or the first ``;`` of an addr-spec (RFC 3261 §20.10).
+
+    Remembered (bounded): a call asks for the tags of the same few values about 17 times
+    (responses, dialogs, client transactions, the B2BUA's lookups).
     """
     close = value.rfind(">")
     if close != -1:
@@ -129,16 +134,29 @@ def make_response(
         status_code=status,
         reason_phrase=REASON_PHRASES.get(status, "") if reason is None else reason,
     )
-    for via in request.headers.get("via"):
-        response.headers.append("Via", via)
+    # The echoed values are copied into the header dictionary's stores directly (what
+    # ``append`` would store): they were checked for line breaks when they entered the request.
+    # A To with a tag added is checked again, since the tag may be the caller's.
+    source = request.headers._store
+    store = response.headers._store
+    original = response.headers._original
+    vias = source.get("via")
+    if vias:
+        store["via"] = list(vias)
+        original["via"] = "Via"
     for name in _ECHOED:
-        value = request.headers.get_first(name)
-        if value is None:
+        values = source.get(name)
+        if not values:
             continue
+        value = values[0]
         if name == "to" and status != 100 and header_tag(value) is None:
             value = f"{value};tag={to_tag or new_tag()}"
-        response.headers.append(_PRETTY[name], value)
-    for name, value in (headers or {}).items():
-        response.headers.set_single(name, value)
+            if "\r" in value or "\n" in value:
+                raise ValueError("Header value for To contains line breaks")
+        store[name] = [value]
+        original[name] = _PRETTY[name]
+    if headers:
+        for name, value in headers.items():
+            response.headers.set_single(name, value)
     response.body = body
     return response

@@ -28,6 +28,7 @@ offer's, and pick a rejected (port 0) or non-RTP/AVP audio stream if it comes fi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -140,8 +141,16 @@ def is_hold_address(host: str) -> bool:
     return host in _HOLD_ADDRESSES
 
 
+@functools.lru_cache(maxsize=1024)
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address``, remembered: a call reads and writes the same few addresses
+    six times (offer, answer, both legs) and parsing one costs more than the rest of a c= line.
+    The objects are immutable; a ``ValueError`` is raised again each time (not cached)."""
+    return ipaddress.ip_address(text)
+
+
 def _addr_type(host: str) -> Literal["IP4", "IP6"]:
-    return "IP6" if ipaddress.ip_address(host).version == 6 else "IP4"
+    return "IP6" if _ip(host).version == 6 else "IP4"
 
 
 def _sdp_text(
@@ -175,7 +184,7 @@ def _audio_attributes(
 def _check_common(
     address: MediaAddress, session_id: int, version: int, dtmf_pt: int | None
 ) -> None:
-    ipaddress.ip_address(address.host)  # ValueError for a name: c= must be an address here
+    _ip(address.host)  # ValueError for a name: c= must be an address here
     if not 0 < address.port <= 65535:
         raise ValueError(f"bad RTP port {address.port}")
     if not (0 <= session_id <= _MAX_SESSION_NUMBER and 0 <= version <= _MAX_SESSION_NUMBER):
@@ -292,7 +301,7 @@ def _connection(conn: ConnectionData) -> str | SdpError:
     if conn.net_type != "IN" or conn.addr_type not in ("IP4", "IP6"):
         return SdpError(f"unsupported c= network {conn.net_type} {conn.addr_type}", 488)
     try:
-        ip = ipaddress.ip_address(conn.address)
+        ip = _ip(conn.address)
     except ValueError:
         return SdpError(f"c= address is not an IP address: {conn.address[:60]!r}", 488)
     if (ip.version == 6) != (conn.addr_type == "IP6"):

@@ -21,7 +21,7 @@ from ...ports.switch import SwitchError, SwitchEvent, SwitchEventKind, SwitchLis
 from ...sip.causes import reason_header, response_for_cause
 from ...sip.client import SipClient
 from ...sip.dialogs import Dialog, DialogKey, DialogState
-from ...sip.endpoint import SipEndpoint
+from ...sip.endpoint import SipEndpoint, start_task
 from ...sip.registrar import Registrar
 from ...sip.source import Source
 from .legs import HoldReinvite, Leg, LegState
@@ -96,7 +96,7 @@ class SwitchBase(abc.ABC):
     # --- helpers -------------------------------------------------------------------------------
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = start_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
