@@ -73,12 +73,7 @@ class SqliteStorage:
     #: (:mod:`callbridge.service.group_commit`): each costs ``BEGIN``, the sequence counter and a
     #: ``COMMIT`` that writes and checksums every page it touched, whatever it carries, so under
     #: load one per few milliseconds instead of one per switch event saves CPU (bench/README.md).
-    #: 12 ms rather than 8: at 250 calls/s a call's set-up batches (created, ringing, answered
-    #: within ~12 ms) then mostly share one transaction, and its event-index leaf, document and
-    #: the hot pages are written once instead of two or three times: 0.35 instead of 0.54
-    #: transactions and 15-20 % less CPU per call in the commit path, for at most 4 ms more
-    #: latency per commit under load (an idle server still never waits).
-    commit_delay_s: float = 0.012
+    commit_delay_s: float = 0.008
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
         self._path = path
