@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from callbridge.adapters.migrations import SCHEMA_VERSION, load_migrations
+from callbridge.adapters.storage_common import decode_json, decode_json_array, encode_json
 from callbridge.adapters.storage_memory import MemoryStorage
 from callbridge.adapters.storage_postgres import PostgresStorage
 from callbridge.adapters.storage_sqlite import SqliteStorage, split_statements
@@ -299,6 +300,57 @@ async def test_cdr_put_twice_replaces(storage: Storage) -> None:
     assert (await storage.search_cdrs(CdrQuery("t1", extension_id="e2"))).items == [replacement]
 
 
+async def test_cdr_replacement_moves_every_indexed_field(storage: Storage) -> None:
+    first = cdr("c1", to_number="+X", extension_ids=["e1", "e2"])
+    await storage.commit(batch(first))
+    later = T0 + timedelta(hours=1)
+    moved = cdr("c1", tenant_id="t2", started_at=later, from_number="+9", to_number="+Y")
+    await storage.commit(batch(moved))
+    assert await storage.get_cdr("t1", "c1") is None
+    assert await storage.get_cdr("t2", "c1") == moved
+    assert (await storage.search_cdrs(CdrQuery("t1"))).total == 0
+    for query in (
+        CdrQuery("t2", calling_number="+9", called_number="+Y", started_from=later),
+        CdrQuery("t2", started_to=later, started_from=later),
+    ):
+        assert (await storage.search_cdrs(query)).items == [moved]
+    for tenant in ("t1", "t2"):  # the replacement has no extensions: the old ones are gone
+        for ext in ("e1", "e2"):
+            assert (await storage.search_cdrs(CdrQuery(tenant, extension_id=ext))).total == 0
+    back = cdr("c1", extension_ids=["e2", "e2", "e1"])
+    await storage.commit(batch(back, back))
+    assert (await storage.search_cdrs(CdrQuery("t1", extension_id="e2"))).items == [back]
+    assert (await storage.search_cdrs(CdrQuery("t1", extension_id="e1"))).items == [back]
+
+
+async def test_event_data_comes_back_as_its_json_and_unshared(storage: Storage) -> None:
+    class Color(StrEnum):
+        RED = "red"
+
+    data: dict[str, Any] = {
+        "at": datetime(2026, 1, 1, 9, 0, tzinfo=UTC),
+        "color": Color.RED,
+        "nested": {"list": [1, 2.5, None, True, "Zoë ☎"]},
+    }
+    as_json = {
+        "at": "2026-01-01T09:00:00+00:00",
+        "color": "red",
+        "nested": {"list": [1, 2.5, None, True, "Zoë ☎"]},
+    }
+    stored = await storage.commit(
+        batch(ev("t1", "a", **data), ev("t2", "b", **data), ev("t1", "c"), ev("t1", "d", **data))
+    )
+    assert [e.data for e in stored] == [as_json, as_json, {}, as_json]
+    assert [type(e.data["color"]) for e in stored if e.data] == [str, str, str]
+    first, second = stored[0].data, stored[1].data
+    assert first is not second and first["nested"] is not second["nested"]
+    first["nested"]["list"].clear()
+    assert second["nested"]["list"] == as_json["nested"]["list"]
+    assert data["nested"]["list"] == as_json["nested"]["list"]  # the caller's data is untouched
+    assert [e.data for e in await storage.events("t1")] == [as_json, {}, as_json]
+    assert [e.data for e in await storage.events("t2")] == [as_json]
+
+
 def _calls() -> list[CallRecord]:
     at = [T0 + timedelta(minutes=m) for m in range(6)]
     return [
@@ -532,3 +584,10 @@ async def test_memory_storage_keeps_data_across_close() -> None:
     await store.open()
     assert await store.last_seq("t1") == 1
     await store.close()
+
+
+def test_decode_json_array_matches_decoding_each() -> None:
+    values: list[Any] = [{}, {"a": [1, {"b": None}]}, "x", 1.5, [], None, True, {"é": "☎"}]
+    texts = [encode_json(value) for value in values]
+    assert decode_json_array(texts) == [decode_json(text) for text in texts] == values
+    assert decode_json_array([]) == []

@@ -40,6 +40,15 @@ def decode_json(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
+def decode_json_array(texts: list[str]) -> list[Any]:
+    """``[decode_json(t) for t in texts]`` for texts of :func:`encode_json`, in one decoder call.
+
+    A batch's events are decoded together this way: joined into one JSON array they decode to the
+    same values, with one call's overhead instead of one per event.
+    """
+    return orjson.loads("[" + ",".join(texts) + "]")  # type: ignore[no-any-return]
+
+
 def to_utc(moment: datetime) -> datetime:
     """The same instant as an aware UTC datetime (a naive datetime is taken to be UTC)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
