@@ -24,6 +24,7 @@ from callbridge.ports.storage import (
     Batch,
     CdrQuery,
     Delete,
+    EncodedDoc,
     IdempotencyRecord,
     Put,
     Storage,
@@ -93,6 +94,17 @@ async def test_put_get_round_trip(storage: Storage) -> None:
     await storage.commit(batch(Put("agent", "a1", "t1", doc)))
     assert await storage.get("agent", "a1") == doc
     assert await storage.get("queue", "a1") is None  # kind is part of the key
+
+
+async def test_an_encoded_document_is_stored_as_the_same_json(storage: Storage) -> None:
+    doc = {"name": "Zoë ☎", "n": 3, "x": 1.5, "ok": True, "none": None, "tags": ["a", {"b": 2}]}
+    await storage.commit(batch(Put("agent", "a1", "t1", EncodedDoc(encode_json(doc)))))
+    await storage.commit(batch(Put("agent", "a2", "t1", doc), put("agent", "a3", "t2")))
+    assert await storage.get("agent", "a1") == doc
+    assert await storage.list("agent", "t1") == [doc, doc]
+    await storage.commit(batch(Put("agent", "a1", "t2", EncodedDoc('{"id":"a1","v":2}'))))
+    assert await storage.get("agent", "a1") == {"id": "a1", "v": 2}  # replaced, tenant moved
+    assert [d["id"] for d in await storage.list("agent", "t2")] == ["a1", "a3"]
 
 
 async def test_values_come_back_as_their_json(storage: Storage) -> None:
