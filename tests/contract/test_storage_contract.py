@@ -577,6 +577,50 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
         await SqliteStorage(str(path)).open()
 
 
+async def test_sqlite_0002_carries_version_1_documents_into_a_rowid_table(tmp_path: Path) -> None:
+    """A database left at schema version 1 (documents WITHOUT ROWID) keeps every document, its
+    tenant and its order through 0002, and takes puts and deletes as before afterwards."""
+    path = tmp_path / "db.sqlite"
+    (initial,) = [m for m in load_migrations("sqlite") if m.version == 1]
+    big = {"id": "c1", "blob": "x" * 3000, "n": [1, 2.5, None]}  # overflows any page
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for statement in split_statements(initial.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (1, 'initial', 'x')")
+        conn.executemany(
+            "INSERT INTO documents (kind, id, tenant_id, doc) VALUES (?, ?, ?, ?)",
+            [
+                ("calls", "c1", "t1", encode_json(big)),
+                ("agent", "b", "t2", '{"id":"b"}'),
+                ("agent", "a", "t1", '{"id":"a","name":"Zoë ☎"}'),
+                ("config", "g", None, '{"id":"g"}'),
+            ],
+        )
+    store = SqliteStorage(str(path))
+    await store.open()
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+        assert await store.get("calls", "c1") == big
+        assert await store.list("agent") == [{"id": "a", "name": "Zoë ☎"}, {"id": "b"}]
+        assert await store.list("agent", "t2") == [{"id": "b"}]
+        assert await store.list("config") == [{"id": "g"}]
+        await store.commit(batch(put("agent", "a", "t2", v=2), Delete("calls", "c1")))
+        assert await store.list("agent", "t2") == [{"id": "a", "v": 2}, {"id": "b"}]
+        assert await store.get("calls", "c1") is None
+        db = store._db
+        (sql,) = db.execute("SELECT sql FROM sqlite_schema WHERE name = 'documents'").fetchone()
+        assert "WITHOUT ROWID" not in sql and "PRIMARY KEY (kind, id)" in sql
+        indexes = {r[1] for r in db.execute("PRAGMA index_list(documents)")}
+        assert "documents_kind_tenant" in indexes
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        await store.close()
+
+
 @pytest.mark.postgres
 async def test_postgres_refuses_a_newer_schema(postgres_schema_dsn: str) -> None:
     store = PostgresStorage(postgres_schema_dsn)
