@@ -24,6 +24,7 @@ from callbridge.ports.storage import (
     Batch,
     CdrQuery,
     Delete,
+    EncodedDoc,
     IdempotencyRecord,
     Put,
     Storage,
@@ -93,6 +94,17 @@ async def test_put_get_round_trip(storage: Storage) -> None:
     await storage.commit(batch(Put("agent", "a1", "t1", doc)))
     assert await storage.get("agent", "a1") == doc
     assert await storage.get("queue", "a1") is None  # kind is part of the key
+
+
+async def test_an_encoded_document_is_stored_as_the_same_json(storage: Storage) -> None:
+    doc = {"name": "Zoë ☎", "n": 3, "x": 1.5, "ok": True, "none": None, "tags": ["a", {"b": 2}]}
+    await storage.commit(batch(Put("agent", "a1", "t1", EncodedDoc(encode_json(doc)))))
+    await storage.commit(batch(Put("agent", "a2", "t1", doc), put("agent", "a3", "t2")))
+    assert await storage.get("agent", "a1") == doc
+    assert await storage.list("agent", "t1") == [doc, doc]
+    await storage.commit(batch(Put("agent", "a1", "t2", EncodedDoc('{"id":"a1","v":2}'))))
+    assert await storage.get("agent", "a1") == {"id": "a1", "v": 2}  # replaced, tenant moved
+    assert [d["id"] for d in await storage.list("agent", "t2")] == ["a1", "a3"]
 
 
 async def test_values_come_back_as_their_json(storage: Storage) -> None:
@@ -563,6 +575,50 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
     with pytest.raises(RuntimeError, match="newer"):
         await SqliteStorage(str(path)).open()
+
+
+async def test_sqlite_0002_carries_version_1_documents_into_a_rowid_table(tmp_path: Path) -> None:
+    """A database left at schema version 1 (documents WITHOUT ROWID) keeps every document, its
+    tenant and its order through 0002, and takes puts and deletes as before afterwards."""
+    path = tmp_path / "db.sqlite"
+    (initial,) = [m for m in load_migrations("sqlite") if m.version == 1]
+    big = {"id": "c1", "blob": "x" * 3000, "n": [1, 2.5, None]}  # overflows any page
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for statement in split_statements(initial.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (1, 'initial', 'x')")
+        conn.executemany(
+            "INSERT INTO documents (kind, id, tenant_id, doc) VALUES (?, ?, ?, ?)",
+            [
+                ("calls", "c1", "t1", encode_json(big)),
+                ("agent", "b", "t2", '{"id":"b"}'),
+                ("agent", "a", "t1", '{"id":"a","name":"Zoë ☎"}'),
+                ("config", "g", None, '{"id":"g"}'),
+            ],
+        )
+    store = SqliteStorage(str(path))
+    await store.open()
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+        assert await store.get("calls", "c1") == big
+        assert await store.list("agent") == [{"id": "a", "name": "Zoë ☎"}, {"id": "b"}]
+        assert await store.list("agent", "t2") == [{"id": "b"}]
+        assert await store.list("config") == [{"id": "g"}]
+        await store.commit(batch(put("agent", "a", "t2", v=2), Delete("calls", "c1")))
+        assert await store.list("agent", "t2") == [{"id": "a", "v": 2}, {"id": "b"}]
+        assert await store.get("calls", "c1") is None
+        db = store._db
+        (sql,) = db.execute("SELECT sql FROM sqlite_schema WHERE name = 'documents'").fetchone()
+        assert "WITHOUT ROWID" not in sql and "PRIMARY KEY (kind, id)" in sql
+        indexes = {r[1] for r in db.execute("PRAGMA index_list(documents)")}
+        assert "documents_kind_tenant" in indexes
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        await store.close()
 
 
 @pytest.mark.postgres

@@ -22,7 +22,7 @@ import orjson
 from pydantic import BaseModel
 
 from ..domain.cdr import CallRecord
-from ..ports.storage import Batch, CdrQuery, Put
+from ..ports.storage import Batch, CdrQuery, EncodedDoc, Put
 
 
 def _default(value: object) -> Any:
@@ -34,6 +34,13 @@ def _default(value: object) -> Any:
 def encode_json(value: Any) -> str:
     """JSON text of ``value``; :class:`TypeError` when part of it cannot be represented."""
     return orjson.dumps(value, default=_default).decode()
+
+
+def encode_doc(doc: dict[str, Any] | EncodedDoc) -> str:
+    """The JSON text to store for a put's document (an :class:`EncodedDoc` is stored as is)."""
+    if type(doc) is EncodedDoc:
+        return doc.json
+    return encode_json(doc)
 
 
 def decode_json(text: str | bytes) -> Any:

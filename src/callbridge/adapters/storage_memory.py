@@ -23,6 +23,7 @@ from .storage_common import (
     decode_json,
     document_ops,
     encode_cdr,
+    encode_doc,
     encode_json,
     event_counts,
     page_bounds,
@@ -111,7 +112,7 @@ class MemoryStorage:
             )
             staged.append((tenant_id, row))
         docs = [
-            (op, None if op.put is None else _Doc(op.put.tenant_id, encode_json(op.put.doc)))
+            (op, None if op.put is None else _Doc(op.put.tenant_id, encode_doc(op.put.doc)))
             for op in document_ops(batch)
         ]
         cdrs = [self._cdr_row(record) for record in cdr_writes(batch)]

@@ -31,6 +31,7 @@ from .storage_common import (
     decode_cdr,
     document_ops,
     encode_cdr,
+    encode_doc,
     encode_json,
     event_counts,
     page_bounds,
@@ -164,7 +165,7 @@ class PostgresStorage:
                     else:
                         put = op.put
                         await cursor.execute(
-                            _PUT_DOC, (put.kind, put.id, put.tenant_id, encode_json(put.doc))
+                            _PUT_DOC, (put.kind, put.id, put.tenant_id, encode_doc(put.doc))
                         )
                 for record in cdr_writes(batch):
                     await _put_cdr(cursor, record)

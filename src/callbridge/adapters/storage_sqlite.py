@@ -30,6 +30,7 @@ from .storage_common import (
     decode_json_array,
     document_ops,
     encode_cdr,
+    encode_doc,
     encode_json,
     event_counts,
     format_ts,
@@ -294,7 +295,7 @@ def _write_documents(db: sqlite3.Connection, batch: Batch) -> None:
         if put is None:
             deletes.append((op.kind, op.id))
         else:
-            puts.append((put.kind, put.id, put.tenant_id, encode_json(put.doc)))
+            puts.append((put.kind, put.id, put.tenant_id, encode_doc(put.doc)))
     if puts:
         db.executemany(_PUT_DOC, puts)
     if deletes:

@@ -20,12 +20,24 @@ from ..domain.cdr import CallRecord
 from ..domain.events import DomainEvent, StoredEvent
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedDoc:
+    """A document already encoded as the JSON text of one object.
+
+    The call path hands its call document over as pydantic's ``model_dump_json()`` rather than a
+    ``model_dump(mode="json")`` dict the adapter then encodes again: one encoding per put instead
+    of two, for the same stored JSON. The text must decode to exactly the dict it stands for.
+    """
+
+    json: str
+
+
 @dataclass(slots=True)
 class Put:
     kind: str
     id: str
     tenant_id: str | None
-    doc: dict[str, Any]
+    doc: dict[str, Any] | EncodedDoc
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from ..domain.errors import NotFound
 from ..domain.events import DomainEvent, StoredEvent
 from ..domain.parking import ParkedLeg, ParkingLot
 from ..domain.tenancy import Permission
-from ..ports.storage import Delete, Put
+from ..ports.storage import Delete, EncodedDoc, Put
 from ..ports.switch import SwitchEvent
 from .auth import Actor
 from .core import Core, KeyedLocks
@@ -157,7 +157,9 @@ class CallBase:
                 batch.deletes.append(Delete("calls", call.id))
                 batch.cdrs.append(CallRecord.of(call))
             else:
-                doc = call.model_dump(mode="json")
+                # Encoded here, once: the same JSON as ``model_dump(mode="json")`` encoded by the
+                # adapter, without building that dict first (tests/service/test_call_document.py).
+                doc = EncodedDoc(call.model_dump_json())
                 batch.puts.append(Put("calls", call.id, call.tenant_id, doc))
             batch.events.extend((call.tenant_id, e) for e in draft.events)
         stored = await self.core.committer.commit(batch)

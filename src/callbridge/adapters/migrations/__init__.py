@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 Dialect = Literal["sqlite", "postgres"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The schema version this code expects (the last migration of every dialect)."""
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

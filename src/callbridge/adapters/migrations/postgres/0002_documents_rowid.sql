@@ -1,0 +1,3 @@
+-- Nothing to change in PostgreSQL: SQLite's 0002 moves its documents out of a WITHOUT ROWID
+-- table (where a call document overflowed its page), and PostgreSQL's heap tables already keep
+-- such rows in line. Kept so that both dialects reach the same schema version.
