@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -399,6 +400,80 @@ async def test_async_iteration_yields_provisionals_then_the_final(
     assert tx.on_provisional is None
     # a second iteration, started late, still sees every response
     assert [response.status_code async for response in tx] == [100, 180, 183, 200]
+
+
+async def test_a_cancelled_final_waiter_leaves_the_final_to_the_others(
+    client: SipClient, endpoint: FakeEndpoint
+) -> None:
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    first = asyncio.get_running_loop().create_task(tx.final())
+    second = asyncio.get_running_loop().create_task(tx.final())
+    await settle()
+    first.cancel()
+    await settle()
+    assert first.cancelled()
+    ok = reply(request, 200)
+    endpoint.feed(ok)
+    assert not tx.final_future.cancelled()
+    assert (await second) is ok
+    assert (await tx.final()) is ok
+
+
+async def test_a_finished_transaction_lingers_without_its_messages(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Once the TU drops a finished transaction, its request and responses are freed at once;
+    what absorbs retransmissions until timer M / D / K is kept apart."""
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    ok = reply(request, 200)
+    endpoint.feed(ok)
+    await client.ack(tx, build_ack_for_2xx(request, ok))
+    busy_request = build_request()
+    busy_tx = await client.invite(busy_request, PEER)
+    busy = reply(busy_request, 486)
+    endpoint.feed(busy)
+    bye_request = build_request("BYE")
+    bye_tx = await client.request(bye_request, PEER)
+    endpoint.feed(reply(bye_request, 200))
+    await settle()
+    gone = [weakref.ref(tx), weakref.ref(busy_tx), weakref.ref(bye_tx)]
+    del tx, busy_tx, bye_tx
+    # no cycle: freed (with the responses and futures they hold) without waiting for the GC
+    assert [ref() for ref in gone] == [None] * 3
+    assert client.active == 3
+    endpoint.feed(ok)  # the 2xx again: our stored ACK again
+    endpoint.feed(busy)  # the 486 again: the transaction's ACK again
+    await settle()
+    assert len(endpoint.requests("ACK")) == 4
+    await advance(clock, 5)  # timer K
+    assert client.active == 2
+    await advance(clock, 27)  # timers M and D
+    assert client.active == 0
+    assert clock.pending == 0
+    endpoint.feed(ok)
+    endpoint.feed(busy)
+    await settle()
+    assert len(endpoint.requests("ACK")) == 4
+
+
+async def test_a_forked_2xx_reaches_the_callback_of_a_dropped_transaction(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    request = build_request()
+    forks: list[SipResponse] = []
+    tx = await client.invite(request, PEER)
+    endpoint.feed(make_response(request, 200, to_tag="one"))
+    tx.on_forked_2xx = forks.append  # set after the final
+    del tx
+    second = make_response(request, 200, to_tag="two")
+    endpoint.feed(second)
+    assert forks == [second]
+    await advance(clock, 32)
+    assert client.active == 0
+    endpoint.feed(second)
+    assert forks == [second]
 
 
 # --- CANCEL --------------------------------------------------------------------------------------
