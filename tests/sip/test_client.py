@@ -15,6 +15,7 @@ from tests.sip.test_endpoint_sipp import error_logs, free_port, free_port_both, 
 
 from callbridge.adapters.clock import FakeClock, SystemClock
 from callbridge.sip.client import (
+    LINGER_SWEEP_S,
     MAGIC_COOKIE,
     ClientTransaction,
     SipClient,
@@ -456,6 +457,32 @@ async def test_a_finished_transaction_lingers_without_its_messages(
     endpoint.feed(busy)
     await settle()
     assert len(endpoint.requests("ACK")) == 4
+
+
+async def test_lingering_transactions_end_in_sweeps_never_early(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Timer K of transactions finished 1 ms apart: the first ends on time, the rest together at
+    most LINGER_SWEEP_S later, none before its own expiry."""
+    transactions = []
+    for _ in range(10):  # finished at 0, 1, ..., 9 ms
+        request = build_request("BYE")
+        tx = await client.request(request, PEER)
+        endpoint.feed(reply(request, 200))
+        transactions.append(tx)
+        clock.advance(0.001)
+    await settle()
+    clock.advance(4.9895)  # 4.9995 s
+    assert client.active == 10
+    assert clock.advance(0.001) == 1  # 5.0005 s: one sweep
+    assert [state_of(tx) for tx in transactions].count(TransactionState.TERMINATED) == 1
+    assert clock.advance(0.019) == 0  # 5.0195 s
+    assert client.active == 9
+    assert clock.advance(0.001) == 1  # 5.0205 s: the next sweep ends the other nine
+    assert client.active == 0
+    assert all(state_of(tx) is TransactionState.TERMINATED for tx in transactions)
+    assert clock.pending == 0
+    assert LINGER_SWEEP_S == 0.02
 
 
 async def test_a_forked_2xx_reaches_the_callback_of_a_dropped_transaction(

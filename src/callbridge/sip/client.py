@@ -38,6 +38,9 @@ non-INVITE            COMPLETED             timer K              forget -> TERMI
 A ringing INVITE (PROCEEDING) has no timeout here: the caller decides how long to ring and
 then cancels. Timer A doubles without a cap (0.5, 1, 2, 4, 8, 16 s with T1 = 0.5, §17.1.1.2);
 timer E is capped at T2 (0.5, 1, 2, 4, 4, … s, §17.1.2.2); B = F = M = D = 64*T1; K = T4.
+Once final, a transaction lingers (D/K/M) as a small record of what absorbing retransmissions
+needs, in a queue per linger time swept by one timer (ending none early, some up to
+``LINGER_SWEEP_S`` late).
 
 2xx and ACK: the ACK to a 2xx belongs to the dialog, not to the transaction (§13.2.2.4). The
 caller builds it (:func:`build_ack_for_2xx`) and sends it with :meth:`SipClient.ack`, which also
@@ -77,6 +80,7 @@ from callbridge.sip.parse import split_header_values
 from callbridge.sip.responses import header_tag, make_response
 
 __all__ = [
+    "LINGER_SWEEP_S",
     "MAGIC_COOKIE",
     "ClientEndpoint",
     "ClientTransaction",
@@ -91,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 #: RFC 3261 §8.1.1.7: every branch this client generates starts with it.
 MAGIC_COOKIE: Final = "z9hG4bK"
+#: Least time between two sweeps of a linger queue (see :meth:`SipClient._end_lingering`).
+LINGER_SWEEP_S: Final = 0.02
 
 
 class ClientEndpoint(Protocol):
@@ -654,7 +660,15 @@ class SipClient:
             )
 
     def _end_lingering(self, delay: float) -> None:
-        """The head of a linger queue is due: end every transaction due, re-arm for the next."""
+        """The head of a linger queue is due: end every transaction due, re-arm for the next.
+
+        The next sweep comes at the new head's expiry but at least ``LINGER_SWEEP_S`` later: at
+        a few hundred calls per second the expiries are milliseconds apart, and one timer then
+        ends several transactions. None ends early; one may end up to 20 ms late (less than the
+        event loop's own lateness under that load), which only means that a retransmission
+        arriving in those 20 ms is still absorbed (ACKed again) instead of dropped as a stray.
+        A queue that was empty arms its timer for the exact expiry.
+        """
         queue = self._lingering[delay]
         now = self.clock.monotonic()
         # A microsecond of slack: a re-armed timer's due time is computed in floating point.
@@ -662,7 +676,8 @@ class SipClient:
             queue.popleft().end(self)
         if queue:
             self._linger_timers[delay] = self.clock.call_later(
-                queue[0].expires - now, functools.partial(self._end_lingering, delay)
+                max(queue[0].expires - now, LINGER_SWEEP_S),
+                functools.partial(self._end_lingering, delay),
             )
         else:
             del self._linger_timers[delay]
