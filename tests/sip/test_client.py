@@ -225,6 +225,33 @@ async def test_provisional_stops_timer_a_and_ringing_has_no_timeout(
     assert (await tx.final()).status_code == 200
 
 
+async def test_timer_b_is_armed_with_the_first_retransmission_for_the_same_due_time(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Over UDP an answer before T1 costs one timer; B/F still fall due 64*T1 after the send."""
+    request = build_request()
+    await client.invite(request, PEER)
+    assert clock.pending == 1  # timer A only
+    endpoint.feed(reply(request, 100))
+    assert clock.pending == 0
+    bye = await client.request(build_request("BYE"), PEER)
+    clock.advance(0.25)
+    invite = await client.invite(build_request(), PEER)  # sent at 0.25 s
+    assert clock.pending == 2
+    clock.advance(0.5)  # E fired at 0.5 s, A at 0.75 s: each armed its B/F
+    assert clock.pending == 4
+    await advance(clock, 31.0, step=0.25)  # 31.75 s
+    assert bye.final_response is None and invite.final_response is None
+    clock.advance(0.25)  # 32 s
+    assert bye.final_response is not None and bye.final_response.status_code == 408
+    assert invite.final_response is None
+    clock.advance(0.25)  # 32.25 s
+    assert invite.final_response is not None and invite.final_response.status_code == 408
+    await settle()
+    assert client.active == 1  # the first INVITE rings: no timeout (see above)
+    assert clock.pending == 0
+
+
 async def test_tcp_has_no_retransmissions_only_the_timeout(
     client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
 ) -> None:

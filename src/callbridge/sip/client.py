@@ -249,6 +249,8 @@ class ClientTransaction:
         self._waiters: list[asyncio.Future[SipResponse]] = []
         self._retransmit: TimerHandle | None = None
         self._timeout: TimerHandle | None = None
+        # When timer B/F falls due while it is not armed yet (UDP: see _start_timers).
+        self._deadline: float | None = None
         self._interval = client.t1
         self._acks_2xx: dict[str | None, tuple[SipRequest, Source]] = {}
         self._cancel_wanted = False
@@ -331,10 +333,15 @@ class ClientTransaction:
     # --- driven by SipClient ---------------------------------------------------------------------
 
     def _start_timers(self) -> None:
+        """Timer A/E over UDP, with B/F armed only when A/E first fires (at T1, long before B/F
+        is due): nearly every transaction has its answer by then, and then costs one timer
+        instead of two. Over a reliable transport, B/F alone."""
         clock = self._client.clock
-        if not self.reliable:
+        if self.reliable:
+            self._timeout = clock.call_later(64 * self._client.t1, self._on_timeout)
+        else:
+            self._deadline = clock.monotonic() + 64 * self._client.t1
             self._retransmit = clock.call_later(self._interval, self._on_retransmit_timer)
-        self._timeout = clock.call_later(64 * self._client.t1, self._on_timeout)
 
     def _on_retransmit_timer(self) -> None:
         if self.state not in (
@@ -343,6 +350,10 @@ class ClientTransaction:
             TransactionState.PROCEEDING,
         ):
             return
+        clock = self._client.clock
+        if self._deadline is not None:  # the first retransmission: arm B/F now
+            self._timeout = clock.call_later(self._deadline - clock.monotonic(), self._on_timeout)
+            self._deadline = None
         self._client._spawn_send(self.request, self.destination)
         t2 = self._client.t2
         if self.is_invite:
@@ -351,7 +362,7 @@ class ClientTransaction:
             self._interval = t2
         else:
             self._interval = min(self._interval * 2, t2)
-        self._retransmit = self._client.clock.call_later(self._interval, self._on_retransmit_timer)
+        self._retransmit = clock.call_later(self._interval, self._on_retransmit_timer)
 
     def _on_timeout(self) -> None:
         if self.state in (TransactionState.COMPLETED, TransactionState.ACCEPTED):
@@ -360,6 +371,7 @@ class ClientTransaction:
 
     def _cancel_sent(self) -> None:
         """§9.1: without a final response 64*T1 after the CANCEL, give up (synthetic 408)."""
+        self._deadline = None
         if self._timeout is not None:
             self._timeout.cancel()
         self._timeout = self._client.clock.call_later(64 * self._client.t1, self._on_timeout)
@@ -429,6 +441,7 @@ class ClientTransaction:
             if timer is not None:
                 timer.cancel()
         self._retransmit = self._timeout = None
+        self._deadline = None
 
     def _terminate(self) -> None:
         self._stop_timers()
