@@ -452,7 +452,7 @@ class ClientTransaction:
 class _Lingering:
     """A transaction after its final response, absorbing retransmissions until timer D/K/M.
 
-    It holds only what that takes: the key, state and destination, our ACK to a non-2xx final
+    It holds only what that takes: the key and destination, our ACK to a non-2xx final
     or the TU's ACKs to 2xx (the transaction's own dict), the final's ``To`` tag. Not the
     request, the responses, the futures nor the TU's callbacks: those go when the TU drops the
     :class:`ClientTransaction` (a B2BUA leg ends a second after its answer) instead of 32 s
