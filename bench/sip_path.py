@@ -12,6 +12,12 @@ figures. The machine is shared, so the minimum over the repeats is the figure to
 ``PYTHONPATH=<old tree>/src``.
 
     .venv/bin/python bench/sip_path.py [--calls 2000] [--repeats 5] [--profile]
+    .venv/bin/python bench/sip_path.py --gc    # what finished calls leave to the GC, timers
+
+``--gc`` reports instead: the GC-tracked objects a finished call leaves behind while its
+transactions linger (64*T1), the garbage collector's time per call and longest pauses with the
+server's settings (``callbridge.runtime``: freeze, ``GC_THRESHOLDS_SIP``) and ~10,000 calls
+lingering (300 calls/s x 32 s), and the timers armed per call (``SystemClock.call_later``).
 """
 
 from __future__ import annotations
@@ -335,13 +341,76 @@ async def whole(calls: int, repeats: int, profile: bool) -> None:
         await bench.close()
 
 
+async def gc_figures() -> None:
+    from callbridge.runtime import GC_THRESHOLDS_SIP
+
+    armed = [0]
+    call_later = SystemClock.call_later
+
+    def counting(self: SystemClock, delay: float, callback: Any) -> Any:
+        armed[0] += 1
+        return call_later(self, delay, callback)
+
+    SystemClock.call_later = counting  # type: ignore[method-assign]
+    bench = Bench()
+    await bench.open()
+    bench.switch.media._ports = itertools.cycle(range(20000, 60000, 2))  # type: ignore[attr-defined]
+    try:
+        await bench.run(500, 10_000_000)
+        gc.collect()
+        before = len(gc.get_objects())
+        armed[0] = 0
+        await bench.run(2000, 11_000_000)
+        timers = armed[0] / 2000
+        gc.collect()
+        kept = (len(gc.get_objects()) - before) / 2000
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS_SIP)
+        await bench.run(7600, 12_000_000)  # ~10,000 calls lingering
+        pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+        gc.callbacks.append(on_gc)
+        calls = 6000
+        t0 = time.process_time()
+        await bench.run(calls, 13_000_000)
+        cpu = time.process_time() - t0
+        gc.callbacks.remove(on_gc)
+        spent = sum(sum(p) for p in pauses.values())
+        print(f"objects kept per finished call {kept:6.1f}")
+        print(f"timers armed per call          {timers:6.2f}")
+        print(
+            f"GC time per call               {spent / calls * 1e3:6.3f} ms "
+            f"({spent / cpu * 100:.1f} % of {cpu / calls * 1e3:.3f} ms CPU); "
+            + ", ".join(
+                f"gen{g} {len(p)} x, longest {max(p, default=0) * 1e3:.1f} ms"
+                for g, p in pauses.items()
+            )
+        )
+        print(f"GC-tracked objects             {len(gc.get_objects()):,}")
+    finally:
+        gc.unfreeze()
+        SystemClock.call_later = call_later  # type: ignore[method-assign]
+        await bench.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-messages", action="store_true")
+    parser.add_argument("--gc", action="store_true", help="GC and timer figures only")
     args = parser.parse_args()
+    if args.gc:
+        uvloop.run(gc_figures())
+        return
     if not args.no_messages:
         per_message(args.repeats)
     uvloop.run(whole(args.calls, args.repeats, args.profile))

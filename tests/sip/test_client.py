@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.sip.test_endpoint_sipp import error_logs, free_port, free_port_both, 
 
 from callbridge.adapters.clock import FakeClock, SystemClock
 from callbridge.sip.client import (
+    LINGER_SWEEP_S,
     MAGIC_COOKIE,
     ClientTransaction,
     SipClient,
@@ -223,6 +225,33 @@ async def test_provisional_stops_timer_a_and_ringing_has_no_timeout(
     assert (await tx.final()).status_code == 200
 
 
+async def test_timer_b_is_armed_with_the_first_retransmission_for_the_same_due_time(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Over UDP an answer before T1 costs one timer; B/F still fall due 64*T1 after the send."""
+    request = build_request()
+    await client.invite(request, PEER)
+    assert clock.pending == 1  # timer A only
+    endpoint.feed(reply(request, 100))
+    assert clock.pending == 0
+    bye = await client.request(build_request("BYE"), PEER)
+    clock.advance(0.25)
+    invite = await client.invite(build_request(), PEER)  # sent at 0.25 s
+    assert clock.pending == 2
+    clock.advance(0.5)  # E fired at 0.5 s, A at 0.75 s: each armed its B/F
+    assert clock.pending == 4
+    await advance(clock, 31.0, step=0.25)  # 31.75 s
+    assert bye.final_response is None and invite.final_response is None
+    clock.advance(0.25)  # 32 s
+    assert bye.final_response is not None and bye.final_response.status_code == 408
+    assert invite.final_response is None
+    clock.advance(0.25)  # 32.25 s
+    assert invite.final_response is not None and invite.final_response.status_code == 408
+    await settle()
+    assert client.active == 1  # the first INVITE rings: no timeout (see above)
+    assert clock.pending == 0
+
+
 async def test_tcp_has_no_retransmissions_only_the_timeout(
     client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
 ) -> None:
@@ -399,6 +428,106 @@ async def test_async_iteration_yields_provisionals_then_the_final(
     assert tx.on_provisional is None
     # a second iteration, started late, still sees every response
     assert [response.status_code async for response in tx] == [100, 180, 183, 200]
+
+
+async def test_a_cancelled_final_waiter_leaves_the_final_to_the_others(
+    client: SipClient, endpoint: FakeEndpoint
+) -> None:
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    first = asyncio.get_running_loop().create_task(tx.final())
+    second = asyncio.get_running_loop().create_task(tx.final())
+    await settle()
+    first.cancel()
+    await settle()
+    assert first.cancelled()
+    ok = reply(request, 200)
+    endpoint.feed(ok)
+    assert not tx.final_future.cancelled()
+    assert (await second) is ok
+    assert (await tx.final()) is ok
+
+
+async def test_a_finished_transaction_lingers_without_its_messages(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Once the TU drops a finished transaction, its request and responses are freed at once;
+    what absorbs retransmissions until timer M / D / K is kept apart."""
+    request = build_request()
+    tx = await client.invite(request, PEER)
+    ok = reply(request, 200)
+    endpoint.feed(ok)
+    await client.ack(tx, build_ack_for_2xx(request, ok))
+    busy_request = build_request()
+    busy_tx = await client.invite(busy_request, PEER)
+    busy = reply(busy_request, 486)
+    endpoint.feed(busy)
+    bye_request = build_request("BYE")
+    bye_tx = await client.request(bye_request, PEER)
+    endpoint.feed(reply(bye_request, 200))
+    await settle()
+    gone = [weakref.ref(tx), weakref.ref(busy_tx), weakref.ref(bye_tx)]
+    del tx, busy_tx, bye_tx
+    # no cycle: freed (with the responses and futures they hold) without waiting for the GC
+    assert [ref() for ref in gone] == [None] * 3
+    assert client.active == 3
+    endpoint.feed(ok)  # the 2xx again: our stored ACK again
+    endpoint.feed(busy)  # the 486 again: the transaction's ACK again
+    await settle()
+    assert len(endpoint.requests("ACK")) == 4
+    await advance(clock, 5)  # timer K
+    assert client.active == 2
+    await advance(clock, 27)  # timers M and D
+    assert client.active == 0
+    assert clock.pending == 0
+    endpoint.feed(ok)
+    endpoint.feed(busy)
+    await settle()
+    assert len(endpoint.requests("ACK")) == 4
+
+
+async def test_lingering_transactions_end_in_sweeps_never_early(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    """Timer K of transactions finished 1 ms apart: the first ends on time, the rest together at
+    most LINGER_SWEEP_S later, none before its own expiry."""
+    transactions = []
+    for _ in range(10):  # finished at 0, 1, ..., 9 ms
+        request = build_request("BYE")
+        tx = await client.request(request, PEER)
+        endpoint.feed(reply(request, 200))
+        transactions.append(tx)
+        clock.advance(0.001)
+    await settle()
+    clock.advance(4.9895)  # 4.9995 s
+    assert client.active == 10
+    assert clock.advance(0.001) == 1  # 5.0005 s: one sweep
+    assert [state_of(tx) for tx in transactions].count(TransactionState.TERMINATED) == 1
+    assert clock.advance(0.019) == 0  # 5.0195 s
+    assert client.active == 9
+    assert clock.advance(0.001) == 1  # 5.0205 s: the next sweep ends the other nine
+    assert client.active == 0
+    assert all(state_of(tx) is TransactionState.TERMINATED for tx in transactions)
+    assert clock.pending == 0
+    assert LINGER_SWEEP_S == 0.02
+
+
+async def test_a_forked_2xx_reaches_the_callback_of_a_dropped_transaction(
+    client: SipClient, endpoint: FakeEndpoint, clock: FakeClock
+) -> None:
+    request = build_request()
+    forks: list[SipResponse] = []
+    tx = await client.invite(request, PEER)
+    endpoint.feed(make_response(request, 200, to_tag="one"))
+    tx.on_forked_2xx = forks.append  # set after the final
+    del tx
+    second = make_response(request, 200, to_tag="two")
+    endpoint.feed(second)
+    assert forks == [second]
+    await advance(clock, 32)
+    assert client.active == 0
+    endpoint.feed(second)
+    assert forks == [second]
 
 
 # --- CANCEL --------------------------------------------------------------------------------------

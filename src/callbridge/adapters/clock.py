@@ -24,13 +24,19 @@ class SystemClock:
 
 
 class _FakeTimer:
-    __slots__ = ("cancelled",)
+    """A pending fake timer. Cancelling it lets go of its callback at once (as asyncio's and
+    uvloop's handles do), so that what the callback refers to is not kept alive until the
+    cancelled timer's due time."""
 
-    def __init__(self) -> None:
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
         self.cancelled = False
+        self.callback: Callable[[], None] | None = callback
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = None
 
 
 class FakeClock:
@@ -45,7 +51,7 @@ class FakeClock:
         self._start = start or datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
         self._elapsed = 0.0
         self._seq = itertools.count()
-        self._timers: list[tuple[float, int, _FakeTimer, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, _FakeTimer]] = []
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self._elapsed)
@@ -54,23 +60,25 @@ class FakeClock:
         return self._elapsed
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> _FakeTimer:
-        timer = _FakeTimer()
+        timer = _FakeTimer(callback)
         due = self._elapsed + max(delay, 0.0)
-        heapq.heappush(self._timers, (due, next(self._seq), timer, callback))
+        heapq.heappush(self._timers, (due, next(self._seq), timer))
         return timer
 
     @property
     def pending(self) -> int:
-        return sum(1 for _, _, t, _ in self._timers if not t.cancelled)
+        return sum(1 for _, _, t in self._timers if not t.cancelled)
 
     def advance(self, seconds: float = 0.0) -> int:
         """Move time forward by ``seconds`` firing every timer that falls due; return how many."""
         target = self._elapsed + seconds
         fired = 0
         while self._timers and self._timers[0][0] <= target:
-            due, _, timer, callback = heapq.heappop(self._timers)
+            due, _, timer = heapq.heappop(self._timers)
             self._elapsed = max(self._elapsed, due)
-            if not timer.cancelled:
+            callback = timer.callback
+            if callback is not None:
+                timer.callback = None
                 fired += 1
                 callback()
         self._elapsed = target

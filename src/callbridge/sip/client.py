@@ -38,6 +38,9 @@ non-INVITE            COMPLETED             timer K              forget -> TERMI
 A ringing INVITE (PROCEEDING) has no timeout here: the caller decides how long to ring and
 then cancels. Timer A doubles without a cap (0.5, 1, 2, 4, 8, 16 s with T1 = 0.5, §17.1.1.2);
 timer E is capped at T2 (0.5, 1, 2, 4, 4, … s, §17.1.2.2); B = F = M = D = 64*T1; K = T4.
+Once final, a transaction lingers (D/K/M) as a small record of what absorbing retransmissions
+needs, in a queue per linger time swept by one timer (ending none early, some up to
+``LINGER_SWEEP_S`` late).
 
 2xx and ACK: the ACK to a 2xx belongs to the dialog, not to the transaction (§13.2.2.4). The
 caller builds it (:func:`build_ack_for_2xx`) and sends it with :meth:`SipClient.ack`, which also
@@ -60,8 +63,11 @@ transaction.final()`` gives the final alone (both may be used on the same transa
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import Final, Protocol
@@ -74,6 +80,7 @@ from callbridge.sip.parse import split_header_values
 from callbridge.sip.responses import header_tag, make_response
 
 __all__ = [
+    "LINGER_SWEEP_S",
     "MAGIC_COOKIE",
     "ClientEndpoint",
     "ClientTransaction",
@@ -88,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 #: RFC 3261 §8.1.1.7: every branch this client generates starts with it.
 MAGIC_COOKIE: Final = "z9hG4bK"
+#: Least time between two sweeps of a linger queue (see :meth:`SipClient._end_lingering`).
+LINGER_SWEEP_S: Final = 0.02
 
 
 class ClientEndpoint(Protocol):
@@ -227,10 +236,7 @@ class ClientTransaction:
         self.state = TransactionState.CALLING if self.is_invite else TransactionState.TRYING
         #: Called synchronously with each provisional response, before it is queued.
         self.on_provisional: Callable[[SipResponse], None] | None = None
-        #: Called with a 2xx from another UAS (a ``To`` tag other than the final's) that a fork
-        #: produced (§13.2.2.4: ACK it with :meth:`SipClient.ack`, then BYE it if unwanted);
-        #: without a callback such 2xx are dropped.
-        self.on_forked_2xx: Callable[[SipResponse], None] | None = None
+        self._on_forked_2xx: Callable[[SipResponse], None] | None = None
         #: The CANCEL transaction once sent (INVITE only).
         self.cancel_transaction: ClientTransaction | None = None
         self._client = client
@@ -239,14 +245,30 @@ class ClientTransaction:
         self._delivered: list[SipResponse] = []
         self._more: asyncio.Future[None] | None = None
         self._final: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+        # What :meth:`final` callers wait on while there is no final yet (see there).
+        self._waiters: list[asyncio.Future[SipResponse]] = []
         self._retransmit: TimerHandle | None = None
         self._timeout: TimerHandle | None = None
-        self._linger: TimerHandle | None = None
+        # When timer B/F falls due while it is not armed yet (UDP: see _start_timers).
+        self._deadline: float | None = None
         self._interval = client.t1
-        self._ack: SipRequest | None = None  # our ACK to a non-2xx final
         self._acks_2xx: dict[str | None, tuple[SipRequest, Source]] = {}
-        self._final_tag: str | None = None
         self._cancel_wanted = False
+        # Once final: what absorbs retransmissions meanwhile (the client's entry for the key).
+        self._lingering: _Lingering | None = None
+
+    @property
+    def on_forked_2xx(self) -> Callable[[SipResponse], None] | None:
+        """Called with a 2xx from another UAS (a ``To`` tag other than the final's) that a fork
+        produced (§13.2.2.4: ACK it with :meth:`SipClient.ack`, then BYE it if unwanted);
+        without a callback such 2xx are dropped."""
+        return self._on_forked_2xx
+
+    @on_forked_2xx.setter
+    def on_forked_2xx(self, callback: Callable[[SipResponse], None] | None) -> None:
+        self._on_forked_2xx = callback
+        if self._lingering is not None:
+            self._lingering.pin(self)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -263,8 +285,28 @@ class ClientTransaction:
         return self._final
 
     async def final(self) -> SipResponse:
-        """Wait for the final response (a synthetic 408 on timeout, 503 if it could not be sent)."""
-        return await asyncio.shield(self._final)
+        """Wait for the final response (a synthetic 408 on timeout, 503 if it could not be sent).
+
+        Cancelling the caller does not cancel the final future (as ``asyncio.shield`` would not):
+        each caller waits on its own future, resolved from one done callback on the final one,
+        which wakes them exactly when shield's callback would, without shield's outer future and
+        two closures per call.
+        """
+        final = self._final
+        if final.done():
+            return final.result()
+        waiter: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+        if not self._waiters:
+            final.add_done_callback(self._wake_waiters)
+        self._waiters.append(waiter)
+        return await waiter
+
+    def _wake_waiters(self, final: asyncio.Future[SipResponse]) -> None:
+        waiters, self._waiters = self._waiters, []
+        response = final.result()
+        for waiter in waiters:
+            if not waiter.done():  # its caller was cancelled meanwhile
+                waiter.set_result(response)
 
     def __aiter__(self) -> AsyncIterator[SipResponse]:
         return self._responses()
@@ -291,10 +333,15 @@ class ClientTransaction:
     # --- driven by SipClient ---------------------------------------------------------------------
 
     def _start_timers(self) -> None:
+        """Timer A/E over UDP, with B/F armed only when A/E first fires (at T1, long before B/F
+        is due): nearly every transaction has its answer by then, and then costs one timer
+        instead of two. Over a reliable transport, B/F alone."""
         clock = self._client.clock
-        if not self.reliable:
+        if self.reliable:
+            self._timeout = clock.call_later(64 * self._client.t1, self._on_timeout)
+        else:
+            self._deadline = clock.monotonic() + 64 * self._client.t1
             self._retransmit = clock.call_later(self._interval, self._on_retransmit_timer)
-        self._timeout = clock.call_later(64 * self._client.t1, self._on_timeout)
 
     def _on_retransmit_timer(self) -> None:
         if self.state not in (
@@ -303,6 +350,10 @@ class ClientTransaction:
             TransactionState.PROCEEDING,
         ):
             return
+        clock = self._client.clock
+        if self._deadline is not None:  # the first retransmission: arm B/F now
+            self._timeout = clock.call_later(self._deadline - clock.monotonic(), self._on_timeout)
+            self._deadline = None
         self._client._spawn_send(self.request, self.destination)
         t2 = self._client.t2
         if self.is_invite:
@@ -311,7 +362,7 @@ class ClientTransaction:
             self._interval = t2
         else:
             self._interval = min(self._interval * 2, t2)
-        self._retransmit = self._client.clock.call_later(self._interval, self._on_retransmit_timer)
+        self._retransmit = clock.call_later(self._interval, self._on_retransmit_timer)
 
     def _on_timeout(self) -> None:
         if self.state in (TransactionState.COMPLETED, TransactionState.ACCEPTED):
@@ -320,6 +371,7 @@ class ClientTransaction:
 
     def _cancel_sent(self) -> None:
         """§9.1: without a final response 64*T1 after the CANCEL, give up (synthetic 408)."""
+        self._deadline = None
         if self._timeout is not None:
             self._timeout.cancel()
         self._timeout = self._client.clock.call_later(64 * self._client.t1, self._on_timeout)
@@ -348,37 +400,32 @@ class ClientTransaction:
                 self.on_provisional(response)
             self._deliver(response)
             return
-        if self.state is TransactionState.COMPLETED:
-            if self._ack is not None:  # retransmitted non-2xx final: ACK it again
-                self._client._spawn_send(self._ack, self.destination)
-            return
-        if self.state is TransactionState.ACCEPTED:
-            if 200 <= status < 300:
-                tag = header_tag(response.headers.get_first("to") or "")
-                stored = self._acks_2xx.get(tag)
-                if stored is not None:
-                    self._client._spawn_send(*stored)
-                elif tag != self._final_tag and self.on_forked_2xx is not None:
-                    self.on_forked_2xx(response)
-            return
-        if self.state is TransactionState.TERMINATED:
-            return
+        if self.state is not TransactionState.PROCEEDING and self.state not in (
+            TransactionState.CALLING,
+            TransactionState.TRYING,
+        ):
+            return  # terminated (once final, :class:`_Lingering` gets the responses)
         self._stop_timers()
         self._cancel_wanted = False
+        lingering = _Lingering(self)
         if self.is_invite and status < 300:
             self.state = TransactionState.ACCEPTED
-            self._final_tag = header_tag(response.headers.get_first("to") or "")
+            lingering.acks_2xx = self._acks_2xx
+            lingering.final_tag = header_tag(response.headers.get_first("to") or "")
             linger = 64 * self._client.t1
         else:
             self.state = TransactionState.COMPLETED
             if self.is_invite:
-                self._ack = _ack_for_non_2xx(self.request, response)
-                self._client._spawn_send(self._ack, self.destination)
+                lingering.ack = _ack_for_non_2xx(self.request, response)
+                self._client._spawn_send(lingering.ack, self.destination)
                 linger = 0.0 if self.reliable else 64 * self._client.t1
             else:
                 linger = 0.0 if self.reliable else self._client.t4
+        if self._on_forked_2xx is not None:
+            lingering.pin(self)
+        self._lingering = lingering
         self._deliver_final(response)
-        self._linger = self._client.clock.call_later(linger, self._terminate)
+        self._client._linger(lingering, linger)
 
     def _deliver_final(self, response: SipResponse) -> None:
         self._deliver(response)
@@ -394,14 +441,77 @@ class ClientTransaction:
             if timer is not None:
                 timer.cancel()
         self._retransmit = self._timeout = None
+        self._deadline = None
 
     def _terminate(self) -> None:
         self._stop_timers()
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
         self.state = TransactionState.TERMINATED
         self._client._forget(self)
+
+
+class _Lingering:
+    """A transaction after its final response, absorbing retransmissions until timer D/K/M.
+
+    It holds only what that takes: the key and destination, our ACK to a non-2xx final
+    or the TU's ACKs to 2xx (the transaction's own dict), the final's ``To`` tag. Not the
+    request, the responses, the futures nor the TU's callbacks: those go when the TU drops the
+    :class:`ClientTransaction` (a B2BUA leg ends a second after its answer) instead of 32 s
+    later, and the garbage collector no longer walks every finished call's messages (about 80
+    objects per call). The transaction is reached through a weak reference, to end it
+    (``TERMINATED``) with its linger when someone still holds it; it is held strongly only
+    while it has an ``on_forked_2xx`` callback, which a 2xx from another fork must still reach.
+    """
+
+    __slots__ = (
+        "ack",
+        "acks_2xx",
+        "destination",
+        "expires",
+        "final_tag",
+        "key",
+        "pinned",
+        "transaction",
+    )
+
+    def __init__(self, transaction: ClientTransaction) -> None:
+        self.key = transaction.key
+        self.destination = transaction.destination
+        self.transaction = weakref.ref(transaction)
+        self.pinned: ClientTransaction | None = None
+        self.ack: SipRequest | None = None
+        self.acks_2xx: dict[str | None, tuple[SipRequest, Source]] | None = None
+        self.final_tag: str | None = None
+        self.expires = 0.0
+
+    def pin(self, transaction: ClientTransaction) -> None:
+        self.pinned = transaction if transaction.on_forked_2xx is not None else None
+
+    def on_response(self, client: SipClient, response: SipResponse) -> None:
+        status = response.status_code
+        if status < 200:
+            return  # no provisional after a final
+        if self.acks_2xx is None:  # COMPLETED
+            if self.ack is not None:  # retransmitted non-2xx final: ACK it again
+                client._spawn_send(self.ack, self.destination)
+            return
+        if status < 300:  # ACCEPTED
+            tag = header_tag(response.headers.get_first("to") or "")
+            stored = self.acks_2xx.get(tag)
+            if stored is not None:
+                client._spawn_send(*stored)
+            elif tag != self.final_tag:
+                transaction = self.transaction()
+                if transaction is not None and transaction.on_forked_2xx is not None:
+                    transaction.on_forked_2xx(response)
+
+    def end(self, client: SipClient) -> None:
+        """Timer D/K/M (or the client closing): forget it, and end the transaction."""
+        self.pinned = None
+        transaction = self.transaction()
+        if transaction is not None:
+            transaction._terminate()
+        elif client._transactions.get(self.key) is self:
+            del client._transactions[self.key]
 
 
 class SipClient:
@@ -424,7 +534,11 @@ class SipClient:
         self.t1 = t1
         self.t2 = t2
         self.t4 = t4
-        self._transactions: dict[tuple[str, str], ClientTransaction] = {}
+        self._transactions: dict[tuple[str, str], ClientTransaction | _Lingering] = {}
+        # Finished transactions by linger time (64*T1, T4 or 0), each in expiry order, with one
+        # timer per queue for its head (not one per transaction: see :meth:`_linger`).
+        self._lingering: dict[float, deque[_Lingering]] = {}
+        self._linger_timers: dict[float, TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_hook = endpoint.on_response
         endpoint.on_response = self._on_response
@@ -536,8 +650,50 @@ class SipClient:
         task.add_done_callback(self._tasks.discard)
 
     def _forget(self, transaction: ClientTransaction) -> None:
-        if self._transactions.get(transaction.key) is transaction:
+        entry = self._transactions.get(transaction.key)
+        if entry is not None and (entry is transaction or entry is transaction._lingering):
             del self._transactions[transaction.key]
+
+    def _linger(self, lingering: _Lingering, delay: float) -> None:
+        """Let a finished transaction absorb retransmissions for ``delay`` s (timer D/K/M).
+
+        The linger times are fixed per queue, so each queue is in expiry order and only its
+        head needs a timer: a transaction costs an append instead of a timer handle (with its
+        bound method and context) kept for 32 s and later cancelled or fired one by one.
+        """
+        self._transactions[lingering.key] = lingering
+        lingering.expires = self.clock.monotonic() + delay
+        queue = self._lingering.get(delay)
+        if queue is None:
+            queue = self._lingering[delay] = deque()
+        queue.append(lingering)
+        if len(queue) == 1:
+            self._linger_timers[delay] = self.clock.call_later(
+                delay, functools.partial(self._end_lingering, delay)
+            )
+
+    def _end_lingering(self, delay: float) -> None:
+        """The head of a linger queue is due: end every transaction due, re-arm for the next.
+
+        The next sweep comes at the new head's expiry but at least ``LINGER_SWEEP_S`` later: at
+        a few hundred calls per second the expiries are milliseconds apart, and one timer then
+        ends several transactions. None ends early; one may end up to 20 ms late (less than the
+        event loop's own lateness under that load), which only means that a retransmission
+        arriving in those 20 ms is still absorbed (ACKed again) instead of dropped as a stray.
+        A queue that was empty arms its timer for the exact expiry.
+        """
+        queue = self._lingering[delay]
+        now = self.clock.monotonic()
+        # A microsecond of slack: a re-armed timer's due time is computed in floating point.
+        while queue and queue[0].expires <= now + 1e-6:
+            queue.popleft().end(self)
+        if queue:
+            self._linger_timers[delay] = self.clock.call_later(
+                max(queue[0].expires - now, LINGER_SWEEP_S),
+                functools.partial(self._end_lingering, delay),
+            )
+        else:
+            del self._linger_timers[delay]
 
     def _on_response(self, response: SipResponse, source: Source) -> None:
         if self._previous_hook is not None:
@@ -553,12 +709,22 @@ class SipClient:
         if transaction is None:
             logger.debug("stray SIP %d (call-id %s)", response.status_code, response.call_id)
             return
-        transaction._on_response(response, source)
+        if isinstance(transaction, _Lingering):
+            transaction.on_response(self, response)
+        else:
+            transaction._on_response(response, source)
 
     async def close(self) -> None:
         """Stop every transaction's timers and wait for pending sends; restore the hook."""
+        for timer in self._linger_timers.values():
+            timer.cancel()
+        self._linger_timers.clear()
+        self._lingering.clear()
         for transaction in list(self._transactions.values()):
-            transaction._terminate()
+            if isinstance(transaction, _Lingering):
+                transaction.end(self)
+            else:
+                transaction._terminate()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.endpoint.on_response = self._previous_hook
