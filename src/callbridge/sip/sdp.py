@@ -328,6 +328,8 @@ def _read(text: str) -> _Body | None:
         text = text.replace("\r\n", "\n")
         if "\r" in text:
             return None
+    if not text.replace("\n", "").isprintable():  # a control character or a tab somewhere
+        return None
     lines = text.split("\n")
     if lines[0] != "v=0":
         return None
@@ -339,7 +341,7 @@ def _read(text: str) -> _Body | None:
     for line in lines:
         if not line:
             continue
-        if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z" or not line.isprintable():
+        if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z":
             return None
         if line[-1] == " ":
             line = line.rstrip(" ")
@@ -451,16 +453,53 @@ def _ptime(*levels: dict[str, list[str]]) -> int | None:
     return None
 
 
-def _rtpmaps(media: _Media) -> dict[int, tuple[str, str]] | SdpError:
+def _rtpmaps(values: tuple[str, ...]) -> dict[int, tuple[str, str]] | SdpError:
     """``pt -> (lower-case encoding name, rest)`` where rest is ``clock[/channels]``."""
     maps: dict[int, tuple[str, str]] = {}
-    for value in media.attributes.get("rtpmap", []):
+    for value in values:
         pt_text, _, encoding = value.strip().partition(" ")
         name, _, rest = encoding.strip().partition("/")
         if not _TOKEN.fullmatch(pt_text) or int(pt_text) > 127 or not name:
             return SdpError(f"bad a=rtpmap:{value[:40]}", 400)
         maps.setdefault(int(pt_text), (name.lower(), rest))
     return maps
+
+
+@functools.lru_cache(maxsize=512)
+def _codecs(
+    formats: tuple[str, ...], rtpmap: tuple[str, ...]
+) -> tuple[tuple[Codec, ...], tuple[int, ...], int | None] | SdpError:
+    """The audio stream's G.711 codecs, their payload types and telephone-event's payload type,
+    from its formats and ``a=rtpmap`` values. Remembered: most peers send the same few lists on
+    every call, and the result is immutable."""
+    rtpmaps = _rtpmaps(rtpmap)
+    if isinstance(rtpmaps, SdpError):
+        return rtpmaps
+    codecs: list[Codec] = []
+    pts: list[int] = []
+    dtmf_pt: int | None = None
+    for fmt in formats:
+        if not _TOKEN.fullmatch(fmt) or int(fmt) > 127:
+            return SdpError(f"bad RTP/AVP format {fmt[:20]!r}", 400)
+        pt = int(fmt)
+        if pt in rtpmaps:
+            name, rest = rtpmaps[pt]
+            clock, _, channels = rest.partition("/")
+            if clock.strip() != "8000" or channels.strip() not in ("", "1"):
+                continue
+        elif pt in _STATIC_NAMES:
+            name = _STATIC_NAMES[pt].lower()
+        else:
+            continue
+        if name == "telephone-event":
+            if dtmf_pt is None and 96 <= pt <= 127:
+                dtmf_pt = pt
+            continue
+        codec: Codec | None = "PCMU" if name == "pcmu" else "PCMA" if name == "pcma" else None
+        if codec is not None:
+            codecs.append(codec)
+            pts.append(pt)
+    return tuple(codecs), tuple(pts), dtmf_pt
 
 
 def _fmtp(media: _Media, pt: int) -> str | None:
@@ -528,38 +567,15 @@ def _remote(message: _Body) -> RemoteMedia | SdpError:
     direction: Direction = media_direction or session_direction or "sendrecv"
     if host in _HOLD_ADDRESSES and direction != "sendonly":
         direction = "inactive"  # RFC 2543 hold: the peer cannot receive (RFC 3264 §8.4)
-    rtpmaps = _rtpmaps(media)
-    if isinstance(rtpmaps, SdpError):
-        return rtpmaps
-    codecs: list[Codec] = []
-    pts: list[int] = []
-    dtmf_pt: int | None = None
-    for fmt in media.formats:
-        if not _TOKEN.fullmatch(fmt) or int(fmt) > 127:
-            return SdpError(f"bad RTP/AVP format {fmt[:20]!r}", 400)
-        pt = int(fmt)
-        if pt in rtpmaps:
-            name, rest = rtpmaps[pt]
-            clock, _, channels = rest.partition("/")
-            if clock.strip() != "8000" or channels.strip() not in ("", "1"):
-                continue
-        elif pt in _STATIC_NAMES:
-            name = _STATIC_NAMES[pt].lower()
-        else:
-            continue
-        if name == "telephone-event":
-            if dtmf_pt is None and 96 <= pt <= 127:
-                dtmf_pt = pt
-            continue
-        codec: Codec | None = "PCMU" if name == "pcmu" else "PCMA" if name == "pcma" else None
-        if codec is not None:
-            codecs.append(codec)
-            pts.append(pt)
+    found = _codecs(streams[index].formats, tuple(media.attributes.get("rtpmap", ())))
+    if isinstance(found, SdpError):
+        return found
+    codecs, pts, dtmf_pt = found
     return RemoteMedia(
         host=host,
         port=media.port,
-        codecs=tuple(codecs),
-        payload_types=tuple(pts),
+        codecs=codecs,
+        payload_types=pts,
         dtmf_pt=dtmf_pt,
         dtmf_events=None if dtmf_pt is None else _fmtp(media, dtmf_pt),
         direction=direction,
