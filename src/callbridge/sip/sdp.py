@@ -391,8 +391,10 @@ def _read(text: str) -> _Body | None:
             space = value.find(" ")
             if space == -1:
                 continue
-            numbers = value[space + 1 :].split("/")[1:3]
-            if not value[:space].isdigit() or not all(n.isdigit() for n in numbers):
+            numbers = value[space + 1 :].split("/")  # name/clock/channels
+            if not value[:space].isdigit() or (len(numbers) > 1 and not numbers[1].isdigit()):
+                return None
+            if len(numbers) > 2 and not numbers[2].isdigit():
                 return None
         for value in section.attributes.get("fmtp", ()):
             space = value.find(" ")
