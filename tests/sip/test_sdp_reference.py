@@ -344,3 +344,29 @@ def test_answers_are_the_reference_bytes() -> None:
             answered += 1
             assert result[0] == reference_answer(offer, address, 77, 3, result[1])
     assert answered > 1000
+
+
+def test_long_values_are_read_the_same_but_not_remembered() -> None:
+    """A hostile peer's long formats, rtpmaps, c= or telephone-event lists (up to 64 kB) are
+    worked out every time, never kept in the caches meant for the few short ones peers repeat."""
+    caches = [sdp._remembered_codecs, sdp._remembered_connection, sdp._remembered_events]
+    for cache in caches:
+        cache.cache_clear()
+    events = ",".join(str(e % 17) for e in range(200))
+    long_audio = (
+        BASE + "m=audio 4000 RTP/AVP " + " ".join(["8"] * 150) + " 101\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n" + f"a=fmtp:101 {events}\r\n"
+    ).encode()
+    long_host = BASE.replace("192.0.2.1\r\nt", "1" * 300 + "\r\nt").encode()
+    for body in (long_audio, long_host, long_host.replace(b"\r\n", b"\n")):
+        same(body)
+    offer = parse_remote(long_audio)
+    assert isinstance(offer, RemoteMedia) and offer.dtmf_events == events
+    reply = answer(offer, ADDRESSES[0], session_id=1, version=1)
+    assert not isinstance(reply, SdpError)
+    assert reply[0] == reference_answer(offer, ADDRESSES[0], 1, 1, "PCMA")
+    assert b"a=fmtp:101 0-16\r\n" in reply[0]
+    sizes = [cache.cache_info().currsize for cache in caches]
+    assert sizes == [0, 1, 0]  # the short c= of long_audio only
+    same(SIPP)  # and the usual body is remembered
+    assert [cache.cache_info().currsize for cache in caches] == [1, 2, 0]

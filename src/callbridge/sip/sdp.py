@@ -66,6 +66,10 @@ _LINE = re.compile(r"[a-z]=")
 _TOKEN = re.compile(r"[0-9]+")
 _HOLD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 _MAX_SESSION_NUMBER = 2**63 - 1  # o= numbers: keep them in a signed 64-bit integer for peers
+_CACHED_KEY_CHARS = 256
+"""The most text a remembered result is kept for (its key's characters, and items): a peer's body
+may be 64 kB, and the caches keep only the short values real peers repeat, never a hostile
+peer's long ones (those are worked out every time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,10 +427,15 @@ def _from_connection(conn: ConnectionData | None) -> tuple[str, str, str] | None
     return None if conn is None else (conn.net_type, conn.addr_type, conn.address)
 
 
-@functools.lru_cache(maxsize=1024)
 def _connection(net_type: str, addr_type: str, address: str) -> str | SdpError:
     """The host of a ``c=`` line, or why it cannot be used; remembered, as :func:`_ip` is (the
-    result is immutable either way)."""
+    result is immutable either way), unless the line is long."""
+    if len(net_type) + len(addr_type) + len(address) > _CACHED_KEY_CHARS:
+        return _check_connection(net_type, addr_type, address)
+    return _remembered_connection(net_type, addr_type, address)
+
+
+def _check_connection(net_type: str, addr_type: str, address: str) -> str | SdpError:
     if net_type != "IN" or addr_type not in ("IP4", "IP6"):
         return SdpError(f"unsupported c= network {net_type} {addr_type}", 488)
     try:
@@ -438,6 +447,9 @@ def _connection(net_type: str, addr_type: str, address: str) -> str | SdpError:
     if ip.is_multicast:
         return SdpError("multicast media is not supported", 488)
     return str(ip)
+
+
+_remembered_connection = functools.lru_cache(maxsize=1024)(_check_connection)
 
 
 def _direction(attributes: dict[str, list[str]]) -> Direction | SdpError | None:
@@ -467,13 +479,20 @@ def _rtpmaps(values: tuple[str, ...]) -> dict[int, tuple[str, str]] | SdpError:
     return maps
 
 
-@functools.lru_cache(maxsize=512)
-def _codecs(
-    formats: tuple[str, ...], rtpmap: tuple[str, ...]
-) -> tuple[tuple[Codec, ...], tuple[int, ...], int | None] | SdpError:
+_Codecs = tuple[tuple[Codec, ...], tuple[int, ...], int | None]
+
+
+def _codecs(formats: tuple[str, ...], rtpmap: tuple[str, ...]) -> _Codecs | SdpError:
     """The audio stream's G.711 codecs, their payload types and telephone-event's payload type,
-    from its formats and ``a=rtpmap`` values. Remembered: most peers send the same few lists on
-    every call, and the result is immutable."""
+    from its formats and ``a=rtpmap`` values. Remembered (unless long): most peers send the
+    same few lists on every call, and the result is immutable."""
+    size = len(formats) + len(rtpmap) + sum(map(len, formats)) + sum(map(len, rtpmap))
+    if size > _CACHED_KEY_CHARS:
+        return _read_codecs(formats, rtpmap)
+    return _remembered_codecs(formats, rtpmap)
+
+
+def _read_codecs(formats: tuple[str, ...], rtpmap: tuple[str, ...]) -> _Codecs | SdpError:
     rtpmaps = _rtpmaps(rtpmap)
     if isinstance(rtpmaps, SdpError):
         return rtpmaps
@@ -502,6 +521,9 @@ def _codecs(
             codecs.append(codec)
             pts.append(pt)
     return tuple(codecs), tuple(pts), dtmf_pt
+
+
+_remembered_codecs = functools.lru_cache(maxsize=512)(_read_codecs)
 
 
 def _fmtp(media: _Media, pt: int) -> str | None:
@@ -600,10 +622,16 @@ def _pick(remote: RemoteMedia, ours: tuple[Codec, ...]) -> Codec | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
 def _events(offered: str | None) -> str:
     """The telephone-events of ``offered`` (``a=fmtp`` list) that we know, 0-16 if unknown.
-    Remembered: nearly every peer sends one of a few lists (``0-15``, ``0-16``, ``0-11,16``)."""
+    Remembered (unless long): nearly every peer sends one of a few lists (``0-15``, ``0-16``,
+    ``0-11,16``)."""
+    if offered is not None and len(offered) > _CACHED_KEY_CHARS:
+        return _known_events(offered)
+    return _remembered_events(offered)
+
+
+def _known_events(offered: str | None) -> str:
     if offered is None:
         return _EVENTS
     events: set[int] = set()
@@ -623,6 +651,9 @@ def _events(offered: str | None) -> str:
             start = e
         prev = e
     return ",".join(ranges)
+
+
+_remembered_events = functools.lru_cache(maxsize=256)(_known_events)
 
 
 def answer(
