@@ -16,9 +16,14 @@ has no RTCP socket). A peer that maps PCMU/PCMA to a dynamic payload type is und
 (:attr:`RemoteMedia.codecs`), but such a mapping is not chosen, since the engine would send and
 expect the static one.
 
-aiosipua's :mod:`aiosipua.sdp` does the line parsing (:func:`~aiosipua.sdp.parse_sdp`, wrapped:
-it raises ``ValueError`` on bad numbers and silently skips malformed lines and ``m=`` lines, so
-the text is checked here first) and the serialising (:func:`~aiosipua.sdp.serialize_sdp`). Its
+A peer's SDP is read in one pass over its lines (:func:`_read`) that keeps only what
+:class:`RemoteMedia` needs; anything it is not sure of (a body that is an error, or a line
+aiosipua's :func:`~aiosipua.sdp.parse_sdp` would read in an unusual way) goes the reference way
+instead: the text checked here first, then aiosipua's parser (wrapped: it raises ``ValueError`` on
+bad numbers and silently skips malformed lines and ``m=`` lines). Both give the same result for
+every body the fast reader accepts (a differential test holds them to it); the reference way
+decides every error and its reason. Our SDP is written directly in the layout of aiosipua's
+:func:`~aiosipua.sdp.serialize_sdp`, the audio stream's part cached per codec set. aiosipua's
 :func:`~aiosipua.sdp.build_sdp` and :func:`~aiosipua.sdp.negotiate_sdp` are *not* used: they
 offer a single codec, tie the session version to the session id (so a re-offer cannot raise it),
 match codecs by payload type only (a dynamic PCMU is missed), ignore session-level direction
@@ -34,15 +39,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from aiosipua.sdp import (
-    ConnectionData,
-    MediaDescription,
-    Origin,
-    SdpMessage,
-    TimingField,
-    parse_sdp,
-    serialize_sdp,
-)
+from aiosipua.sdp import ConnectionData, SdpMessage, parse_sdp
 
 from callbridge.media.port import Codec, MediaAddress
 
@@ -69,6 +66,10 @@ _LINE = re.compile(r"[a-z]=")
 _TOKEN = re.compile(r"[0-9]+")
 _HOLD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 _MAX_SESSION_NUMBER = 2**63 - 1  # o= numbers: keep them in a signed 64-bit integer for peers
+_CACHED_KEY_CHARS = 256
+"""The most text a remembered result is kept for (its key's characters, and items): a peer's body
+may be 64 kB, and the caches keep only the short values real peers repeat, never a hostile
+peer's long ones (those are worked out every time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,32 +154,32 @@ def _addr_type(host: str) -> Literal["IP4", "IP6"]:
     return "IP6" if _ip(host).version == 6 else "IP4"
 
 
-def _sdp_text(
-    host: str, session_id: int, version: int, media: list[MediaDescription], name: str = "-"
-) -> bytes:
+def _sdp_text(host: str, session_id: int, version: int, media: str) -> bytes:
+    """Our SDP: the session part, then ``media`` (its ``m=`` sections, each line CRLF-ended).
+
+    The lines and their order are aiosipua's ``serialize_sdp`` of the session we used to build
+    with it (``s=-``, a session-level ``c=``, ``t=0 0``, no session attributes); the tests
+    compare the bytes with that serialiser's."""
     addr_type = _addr_type(host)
-    message = SdpMessage(
-        version=0,
-        origin=Origin("-", str(session_id), str(version), "IN", addr_type, host),
-        session_name=name,
-        connection=ConnectionData("IN", addr_type, host),
-        timing=TimingField(0, 0),
-        media=media,
-    )
-    return serialize_sdp(message).encode()
+    return (
+        f"v=0\r\no=- {session_id} {version} IN {addr_type} {host}\r\ns=-\r\n"
+        f"c=IN {addr_type} {host}\r\nt=0 0\r\n{media}"
+    ).encode()
 
 
-def _audio_attributes(
+@functools.lru_cache(maxsize=256)
+def _audio_tail(
     codecs: tuple[Codec, ...], dtmf_pt: int | None, events: str, direction: Direction
-) -> dict[str, list[str]]:
-    rtpmap = [f"{STATIC_PT[c]} {c}/8000" for c in codecs]
-    attributes: dict[str, list[str]] = {"rtpmap": rtpmap}
+) -> str:
+    """Our audio ``m=`` section after its port: the formats, then the ``a=`` lines (rtpmaps,
+    telephone-event's fmtp, ptime, direction). The same for every call with the same codecs, so
+    remembered; ``events`` is already normalised by :func:`_events` (a few distinct values)."""
+    formats = [str(STATIC_PT[c]) for c in codecs]
+    lines = [f"a=rtpmap:{STATIC_PT[c]} {c}/8000\r\n" for c in codecs]
     if dtmf_pt is not None:
-        rtpmap.append(f"{dtmf_pt} telephone-event/8000")
-        attributes["fmtp"] = [f"{dtmf_pt} {events}"]
-    attributes["ptime"] = [str(_PTIME)]
-    attributes[direction] = []
-    return attributes
+        formats.append(str(dtmf_pt))
+        lines.append(f"a=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} {events}\r\n")
+    return f" RTP/AVP {' '.join(formats)}\r\n{''.join(lines)}a=ptime:{_PTIME}\r\na={direction}\r\n"
 
 
 def _check_common(
@@ -209,17 +210,8 @@ def build_offer(
         raise ValueError(f"codecs must be distinct PCMU/PCMA: {codecs!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"bad direction {direction!r}")
-    formats = [str(STATIC_PT[c]) for c in codecs]
-    if dtmf_pt is not None:
-        formats.append(str(dtmf_pt))
-    audio = MediaDescription(
-        media="audio",
-        port=address.port,
-        proto="RTP/AVP",
-        formats=formats,
-        attributes=_audio_attributes(codecs, dtmf_pt, _EVENTS, direction),
-    )
-    return _sdp_text(address.host, session_id, version, [audio])
+    audio = f"m=audio {address.port}{_audio_tail(codecs, dtmf_pt, _EVENTS, direction)}"
+    return _sdp_text(address.host, session_id, version, audio)
 
 
 @dataclass(slots=True)
@@ -297,18 +289,167 @@ def _check_lines(text: str) -> SdpError | None:
     return None
 
 
-def _connection(conn: ConnectionData) -> str | SdpError:
-    if conn.net_type != "IN" or conn.addr_type not in ("IP4", "IP6"):
-        return SdpError(f"unsupported c= network {conn.net_type} {conn.addr_type}", 488)
+@dataclass(slots=True)
+class _Media:
+    """One ``m=`` section as aiosipua's parser would give it, with just the fields we read."""
+
+    media: str
+    port: int
+    proto: str
+    formats: list[str]
+    connection: tuple[str, str, str] | None  # c= network type, address type, address
+    attributes: dict[str, list[str]]  # name -> values, a flag (no ``:``) with no value
+
+
+@dataclass(slots=True)
+class _Body:
+    """A peer's SDP as aiosipua's parser would give it, with just the fields we read."""
+
+    session_id: str
+    session_version: str
+    connection: tuple[str, str, str] | None
+    attributes: dict[str, list[str]]
+    media: list[_Media]
+
+
+def _read(text: str) -> _Body | None:
+    """The fast reader: ``text`` as :func:`_check_lines` and ``parse_sdp`` would see it, or
+    ``None`` when this reader is not sure, and then they decide (every error among others).
+
+    ``None`` for: a character that is not ASCII (so ``isdigit()`` means ``[0-9]+``, what
+    ``int()`` surely reads), line ends other than CRLF/LF, anything before ``v=0``, a line that
+    :func:`_check_lines` would refuse (not ``x=``, a control character or tab, a bad ``m=``), a
+    session-level ``o=`` or any ``c=`` with too few fields (aiosipua substitutes defaults), and a
+    number aiosipua reads with ``int()`` (``v=``, ``t=``, ``b=``, ``a=rtpmap``/``fmtp`` payload
+    types, clock rates and channels) that is not plain ASCII digits. Otherwise the fields are
+    what aiosipua reads: each line stripped (only spaces can be: the lines are printable), the
+    last ``o=``/``c=`` of a level wins, ``a=`` lines go into a dict by name in order, and
+    ``v=``/``o=``/``s=``/``t=`` inside a media section are ignored.
+    """
+    if not text.isascii():
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    if not text.replace("\n", "").isprintable():  # a control character or a tab somewhere
+        return None
+    lines = text.split("\n")
+    if lines[0] != "v=0":
+        return None
+    origin: list[str] | None = None
+    connection: tuple[str, str, str] | None = None
+    attributes: dict[str, list[str]] = {}
+    media: list[_Media] = []
+    current: _Media | None = None
+    for line in lines:
+        if not line:
+            continue
+        if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z":
+            return None
+        if line[-1] == " ":
+            line = line.rstrip(" ")
+        kind = line[0]
+        value = line[2:]
+        if kind == "a":
+            attrs = attributes if current is None else current.attributes
+            key, colon, val = value.partition(":")
+            if colon:
+                attrs.setdefault(key, []).append(val)
+            else:
+                attrs.setdefault(key, [])
+        elif kind == "m":
+            parts = value.split()
+            # A space after "m=" would move _check_lines' port field (it splits the whole line).
+            if len(parts) < 4 or value[0] == " " or not parts[1].isdigit():
+                return None
+            current = _Media(parts[0], int(parts[1]), parts[2], parts[3:], None, {})
+            media.append(current)
+        elif kind == "c":
+            parts = value.split()
+            if len(parts) < 3:
+                return None
+            if current is None:
+                connection = (parts[0], parts[1], parts[2])
+            else:
+                current.connection = (parts[0], parts[1], parts[2])
+        elif kind == "b":
+            if ":" in value and not value.partition(":")[2].isdigit():
+                return None
+        elif current is None:
+            if kind == "o":
+                origin = value.split()
+                if len(origin) < 6:
+                    return None
+            elif kind == "v":
+                if not value.isdigit():
+                    return None
+            elif kind == "t":
+                parts = value.split()
+                if len(parts) >= 2 and not (parts[0].isdigit() and parts[1].isdigit()):
+                    return None
+    if origin is None:
+        return None
+    for section in media:  # aiosipua reads every section's rtpmap and fmtp numbers
+        for value in section.attributes.get("rtpmap", ()):
+            space = value.find(" ")
+            if space == -1:
+                continue
+            numbers = value[space + 1 :].split("/")  # name/clock/channels
+            if not value[:space].isdigit() or (len(numbers) > 1 and not numbers[1].isdigit()):
+                return None
+            if len(numbers) > 2 and not numbers[2].isdigit():
+                return None
+        for value in section.attributes.get("fmtp", ()):
+            space = value.find(" ")
+            if space != -1 and not value[:space].isdigit():
+                return None
+    return _Body(origin[1], origin[2], connection, attributes, media)
+
+
+def _from_message(message: SdpMessage) -> _Body:
+    """The fields of aiosipua's parse that :func:`_remote` reads."""
+    return _Body(
+        message.origin.session_id,
+        message.origin.session_version,
+        _from_connection(message.connection),
+        message.attributes,
+        [
+            _Media(
+                m.media, m.port, m.proto, m.formats, _from_connection(m.connection), m.attributes
+            )
+            for m in message.media
+        ],
+    )
+
+
+def _from_connection(conn: ConnectionData | None) -> tuple[str, str, str] | None:
+    return None if conn is None else (conn.net_type, conn.addr_type, conn.address)
+
+
+def _connection(net_type: str, addr_type: str, address: str) -> str | SdpError:
+    """The host of a ``c=`` line, or why it cannot be used; remembered, as :func:`_ip` is (the
+    result is immutable either way), unless the line is long."""
+    if len(net_type) + len(addr_type) + len(address) > _CACHED_KEY_CHARS:
+        return _check_connection(net_type, addr_type, address)
+    return _remembered_connection(net_type, addr_type, address)
+
+
+def _check_connection(net_type: str, addr_type: str, address: str) -> str | SdpError:
+    if net_type != "IN" or addr_type not in ("IP4", "IP6"):
+        return SdpError(f"unsupported c= network {net_type} {addr_type}", 488)
     try:
-        ip = _ip(conn.address)
+        ip = _ip(address)
     except ValueError:
-        return SdpError(f"c= address is not an IP address: {conn.address[:60]!r}", 488)
-    if (ip.version == 6) != (conn.addr_type == "IP6"):
-        return SdpError(f"c= {conn.addr_type} with address {conn.address}", 400)
+        return SdpError(f"c= address is not an IP address: {address[:60]!r}", 488)
+    if (ip.version == 6) != (addr_type == "IP6"):
+        return SdpError(f"c= {addr_type} with address {address}", 400)
     if ip.is_multicast:
         return SdpError("multicast media is not supported", 488)
     return str(ip)
+
+
+_remembered_connection = functools.lru_cache(maxsize=1024)(_check_connection)
 
 
 def _direction(attributes: dict[str, list[str]]) -> Direction | SdpError | None:
@@ -326,10 +467,10 @@ def _ptime(*levels: dict[str, list[str]]) -> int | None:
     return None
 
 
-def _rtpmaps(media: MediaDescription) -> dict[int, tuple[str, str]] | SdpError:
+def _rtpmaps(values: tuple[str, ...]) -> dict[int, tuple[str, str]] | SdpError:
     """``pt -> (lower-case encoding name, rest)`` where rest is ``clock[/channels]``."""
     maps: dict[int, tuple[str, str]] = {}
-    for value in media.attributes.get("rtpmap", []):
+    for value in values:
         pt_text, _, encoding = value.strip().partition(" ")
         name, _, rest = encoding.strip().partition("/")
         if not _TOKEN.fullmatch(pt_text) or int(pt_text) > 127 or not name:
@@ -338,74 +479,27 @@ def _rtpmaps(media: MediaDescription) -> dict[int, tuple[str, str]] | SdpError:
     return maps
 
 
-def _fmtp(media: MediaDescription, pt: int) -> str | None:
-    for value in media.attributes.get("fmtp", []):
-        pt_text, _, params = value.strip().partition(" ")
-        if pt_text == str(pt):
-            return params.strip()
-    return None
+_Codecs = tuple[tuple[Codec, ...], tuple[int, ...], int | None]
 
 
-def parse_remote(sdp: bytes) -> RemoteMedia | SdpError:
-    """Read the peer's audio stream from an SDP body (an offer or an answer). Never raises.
-
-    The first ``m=audio`` line with a non-zero port and ``RTP/AVP`` is the stream; none is an
-    error (488): all rejected, SRTP only, or no audio at all.
-    """
-    try:
-        text = sdp.decode("utf-8")
-    except UnicodeDecodeError:
-        return SdpError("SDP is not UTF-8", 400)
-    problem = _check_lines(text)
-    if problem is not None:
-        return problem
-    try:
-        message = parse_sdp(text)
-    except (ValueError, TypeError, IndexError) as exc:  # aiosipua's int() on b=, t=, rtpmap...
-        return SdpError(f"malformed SDP: {exc}"[:120], 400)
-    return _remote(message)
+def _codecs(formats: tuple[str, ...], rtpmap: tuple[str, ...]) -> _Codecs | SdpError:
+    """The audio stream's G.711 codecs, their payload types and telephone-event's payload type,
+    from its formats and ``a=rtpmap`` values. Remembered (unless long): most peers send the
+    same few lists on every call, and the result is immutable."""
+    size = len(formats) + len(rtpmap) + sum(map(len, formats)) + sum(map(len, rtpmap))
+    if size > _CACHED_KEY_CHARS:
+        return _read_codecs(formats, rtpmap)
+    return _remembered_codecs(formats, rtpmap)
 
 
-def _remote(message: SdpMessage) -> RemoteMedia | SdpError:
-    origin = message.origin
-    if not _TOKEN.fullmatch(origin.session_version) or not origin.session_id:
-        return SdpError("missing or malformed o= line", 400)
-    streams = tuple(Stream(m.media, m.port, m.proto, tuple(m.formats)) for m in message.media)
-    if any(not 0 <= s.port <= 65535 for s in streams):
-        return SdpError("m= port out of range", 400)
-    index = next(
-        (
-            i
-            for i, m in enumerate(message.media)
-            if m.media == "audio" and m.port != 0 and m.proto.upper() == "RTP/AVP"
-        ),
-        None,
-    )
-    if index is None:
-        return SdpError("no usable audio stream (RTP/AVP, port not 0)", 488)
-    media = message.media[index]
-    conn = media.connection or message.connection
-    if conn is None:
-        return SdpError("no c= line for the audio stream", 400)
-    host = _connection(conn)
-    if isinstance(host, SdpError):
-        return host
-    session_direction = _direction(message.attributes)
-    media_direction = _direction(media.attributes)
-    if isinstance(session_direction, SdpError):
-        return session_direction
-    if isinstance(media_direction, SdpError):
-        return media_direction
-    direction: Direction = media_direction or session_direction or "sendrecv"
-    if host in _HOLD_ADDRESSES and direction != "sendonly":
-        direction = "inactive"  # RFC 2543 hold: the peer cannot receive (RFC 3264 §8.4)
-    rtpmaps = _rtpmaps(media)
+def _read_codecs(formats: tuple[str, ...], rtpmap: tuple[str, ...]) -> _Codecs | SdpError:
+    rtpmaps = _rtpmaps(rtpmap)
     if isinstance(rtpmaps, SdpError):
         return rtpmaps
     codecs: list[Codec] = []
     pts: list[int] = []
     dtmf_pt: int | None = None
-    for fmt in media.formats:
+    for fmt in formats:
         if not _TOKEN.fullmatch(fmt) or int(fmt) > 127:
             return SdpError(f"bad RTP/AVP format {fmt[:20]!r}", 400)
         pt = int(fmt)
@@ -426,17 +520,92 @@ def _remote(message: SdpMessage) -> RemoteMedia | SdpError:
         if codec is not None:
             codecs.append(codec)
             pts.append(pt)
+    return tuple(codecs), tuple(pts), dtmf_pt
+
+
+_remembered_codecs = functools.lru_cache(maxsize=512)(_read_codecs)
+
+
+def _fmtp(media: _Media, pt: int) -> str | None:
+    for value in media.attributes.get("fmtp", []):
+        pt_text, _, params = value.strip().partition(" ")
+        if pt_text == str(pt):
+            return params.strip()
+    return None
+
+
+def parse_remote(sdp: bytes) -> RemoteMedia | SdpError:
+    """Read the peer's audio stream from an SDP body (an offer or an answer). Never raises.
+
+    The first ``m=audio`` line with a non-zero port and ``RTP/AVP`` is the stream; none is an
+    error (488): all rejected, SRTP only, or no audio at all.
+    """
+    try:
+        text = sdp.decode("utf-8")
+    except UnicodeDecodeError:
+        return SdpError("SDP is not UTF-8", 400)
+    body = _read(text)
+    return _remote(body) if body is not None else _parse_reference(text)
+
+
+def _parse_reference(text: str) -> RemoteMedia | SdpError:
+    """The reference way for a decoded body: :func:`_check_lines`, aiosipua's parser, then
+    :func:`_remote`. Whatever :func:`_read` accepts, this gives the same result for."""
+    problem = _check_lines(text)
+    if problem is not None:
+        return problem
+    try:
+        message = parse_sdp(text)
+    except (ValueError, TypeError, IndexError) as exc:  # aiosipua's int() on b=, t=, rtpmap...
+        return SdpError(f"malformed SDP: {exc}"[:120], 400)
+    return _remote(_from_message(message))
+
+
+def _remote(message: _Body) -> RemoteMedia | SdpError:
+    if not _TOKEN.fullmatch(message.session_version) or not message.session_id:
+        return SdpError("missing or malformed o= line", 400)
+    streams = tuple([Stream(m.media, m.port, m.proto, tuple(m.formats)) for m in message.media])
+    for s in streams:
+        if not 0 <= s.port <= 65535:
+            return SdpError("m= port out of range", 400)
+    index = -1
+    for i, m in enumerate(message.media):
+        if m.media == "audio" and m.port != 0 and m.proto.upper() == "RTP/AVP":
+            index = i
+            break
+    if index < 0:
+        return SdpError("no usable audio stream (RTP/AVP, port not 0)", 488)
+    media = message.media[index]
+    conn = media.connection or message.connection
+    if conn is None:
+        return SdpError("no c= line for the audio stream", 400)
+    host = _connection(*conn)
+    if isinstance(host, SdpError):
+        return host
+    session_direction = _direction(message.attributes)
+    media_direction = _direction(media.attributes)
+    if isinstance(session_direction, SdpError):
+        return session_direction
+    if isinstance(media_direction, SdpError):
+        return media_direction
+    direction: Direction = media_direction or session_direction or "sendrecv"
+    if host in _HOLD_ADDRESSES and direction != "sendonly":
+        direction = "inactive"  # RFC 2543 hold: the peer cannot receive (RFC 3264 §8.4)
+    found = _codecs(streams[index].formats, tuple(media.attributes.get("rtpmap", ())))
+    if isinstance(found, SdpError):
+        return found
+    codecs, pts, dtmf_pt = found
     return RemoteMedia(
         host=host,
         port=media.port,
-        codecs=tuple(codecs),
-        payload_types=tuple(pts),
+        codecs=codecs,
+        payload_types=pts,
         dtmf_pt=dtmf_pt,
         dtmf_events=None if dtmf_pt is None else _fmtp(media, dtmf_pt),
         direction=direction,
         ptime=_ptime(media.attributes, message.attributes),
-        session_id=origin.session_id,
-        session_version=int(origin.session_version),
+        session_id=message.session_id,
+        session_version=int(message.session_version),
         streams=streams,
         audio_index=index,
     )
@@ -454,7 +623,15 @@ def _pick(remote: RemoteMedia, ours: tuple[Codec, ...]) -> Codec | None:
 
 
 def _events(offered: str | None) -> str:
-    """The telephone-events of ``offered`` (``a=fmtp`` list) that we know, 0-16 if unknown."""
+    """The telephone-events of ``offered`` (``a=fmtp`` list) that we know, 0-16 if unknown.
+    Remembered (unless long): nearly every peer sends one of a few lists (``0-15``, ``0-16``,
+    ``0-11,16``)."""
+    if offered is not None and len(offered) > _CACHED_KEY_CHARS:
+        return _known_events(offered)
+    return _remembered_events(offered)
+
+
+def _known_events(offered: str | None) -> str:
     if offered is None:
         return _EVENTS
     events: set[int] = set()
@@ -474,6 +651,9 @@ def _events(offered: str | None) -> str:
             start = e
         prev = e
     return ",".join(ranges)
+
+
+_remembered_events = functools.lru_cache(maxsize=256)(_known_events)
 
 
 def answer(
@@ -502,24 +682,18 @@ def answer(
             f"{c}/{pt}" for c, pt in zip(offer.codecs, offer.payload_types, strict=True)
         )
         return SdpError(f"no common codec (offered {offered or 'none we know'})", 488)
-    audio = MediaDescription(
-        media="audio",
-        port=address.port,
-        proto="RTP/AVP",
-        formats=[str(STATIC_PT[codec])] + ([] if offer.dtmf_pt is None else [str(offer.dtmf_pt)]),
-        attributes=_audio_attributes(
-            (codec,),
-            offer.dtmf_pt,
-            _events(offer.dtmf_events),
-            combine(_ANSWER_DIRECTION[offer.direction], direction),
-        ),
+    tail = _audio_tail(
+        (codec,),
+        offer.dtmf_pt,
+        _events(offer.dtmf_events),
+        combine(_ANSWER_DIRECTION[offer.direction], direction),
     )
-    media = [
-        audio
+    media = "".join(
+        f"m=audio {address.port}{tail}"
         if i == offer.audio_index
-        else MediaDescription(media=s.media, port=0, proto=s.proto, formats=list(s.formats[:1]))
+        else f"m={s.media} 0 {s.proto} {' '.join(s.formats[:1])}\r\n"
         for i, s in enumerate(offer.streams)
-    ]
+    )
     return _sdp_text(address.host, session_id, version, media), codec, offer.dtmf_pt
 
 
