@@ -21,8 +21,10 @@ def tune_gc(sip: bool = False) -> None:
     counting still frees almost everything the request path allocates.
 
     The SIP switch (``sip=True``) keeps far more objects alive for a while: every transaction
-    lingers 64*T1 = 32 s after its final response to absorb retransmissions, with its messages
-    (about 300,000 objects at 300 calls/s). With the thresholds above each generation-1
+    lingers 64*T1 = 32 s after its final response to absorb retransmissions (these thresholds
+    were set when it lingered with all its messages, about 300,000 objects at 300 calls/s; a
+    client transaction now lingers as a small record, about a third of that: the thresholds are
+    kept until re-measured on a quiet machine). With the thresholds above each generation-1
     collection walked all of them: a 300 ms stall of the event loop every ~25 s, which alone put
     the INVITE->200 p99 over 250 ms (``bench/sip.py``, 30 s at 300 calls/s). Collecting the young
     generation 4 times as often and generation 1 every 10th time keeps each pause under about
