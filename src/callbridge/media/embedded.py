@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import ipaddress
 import logging
 import socket
@@ -40,6 +39,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Final
 
+from ..memo import MAX_IP_CHARS, short_text_cache
 from ..ports.clock import Clock, TimerHandle
 from . import g711
 from .dtmf import DtmfSender, TelephoneEvent
@@ -792,7 +792,7 @@ class EmbeddedMediaEngine:
             raise MediaError("media engine is not running")
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096, max_chars=MAX_IP_CHARS)
 def _ip_address(host: str) -> tuple[str, int] | None:
     """``host`` as an IP address in its canonical text and its version, ``None`` if it is not one.
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import logging
 import re
 import socket
@@ -45,6 +44,7 @@ from typing import Any, Final
 
 from aiosipua.message import SipRequest, SipResponse
 
+from callbridge.memo import SHORT_HEADER_CHARS, short_text_cache
 from callbridge.sip.parse import (
     MAX_MESSAGE_BYTES,
     Parsed,
@@ -97,7 +97,7 @@ def start_task(awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
     return asyncio.ensure_future(awaitable)
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096, max_chars=SHORT_HEADER_CHARS)
 def _branch_and_sent_by(via: str) -> tuple[str, str] | None:
     """The RFC 3261 ``branch`` and the normalised sent-by of the top value of a ``Via`` header
     (None without a magic-cookie branch). Remembered (bounded): a request's transaction key is

@@ -40,7 +40,6 @@ response can be routed back with :func:`response_destination`.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -50,6 +49,7 @@ from aiosipua.message import MAX_HEADERS as LIBRARY_MAX_HEADERS
 from aiosipua.message import SipRequest, SipResponse
 from aiosipua.message import _split_multi_value as _library_split
 
+from callbridge.memo import SHORT_HEADER_CHARS, short_text_cache
 from callbridge.sip.responses import make_response
 
 __all__ = [
@@ -704,7 +704,7 @@ def response_destination(response: SipResponse) -> tuple[str, str, int] | None:
     return _via_destination(vias[0])
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096, max_chars=SHORT_HEADER_CHARS)
 def _via_destination(via: str) -> tuple[str, str, int] | None:
     """:func:`response_destination` of a top ``Via`` header value; remembered (bounded), since
     every response to a request (100, 180, 200...) goes where the same Via says."""

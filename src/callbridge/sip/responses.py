@@ -9,11 +9,12 @@ so odd but valid formatting survives and the client can match the response to it
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 
 from aiosipua.message import SipRequest, SipResponse
+
+from callbridge.memo import SHORT_HEADER_CHARS, short_text_cache
 
 __all__ = ["REASON_PHRASES", "header_tag", "make_response", "new_tag"]
 
@@ -82,7 +83,7 @@ def new_tag() -> str:
     return os.urandom(8).hex()
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096, max_chars=SHORT_HEADER_CHARS)
 def header_tag(value: str) -> str | None:
     """The ``tag`` parameter of a ``From``/``To`` header value, or None.
 

@@ -42,6 +42,7 @@ from typing import Literal, get_args
 from aiosipua.sdp import ConnectionData, SdpMessage, parse_sdp
 
 from callbridge.media.port import Codec, MediaAddress
+from callbridge.memo import MAX_IP_CHARS, short_text_cache
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 """An ``a=`` direction attribute (RFC 3264 §5.1), as seen by the side that wrote the SDP."""
@@ -142,7 +143,7 @@ def is_hold_address(host: str) -> bool:
     return host in _HOLD_ADDRESSES
 
 
-@functools.lru_cache(maxsize=1024)
+@short_text_cache(maxsize=1024, max_chars=MAX_IP_CHARS)
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """``ipaddress.ip_address``, remembered: a call reads and writes the same few addresses
     six times (offer, answer, both legs) and parsing one costs more than the rest of a c= line.
