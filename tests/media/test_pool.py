@@ -36,13 +36,19 @@ async def settle() -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_released_port_stays_bound_and_is_reused_after_its_quarantine(
-    music_file: Path,
-) -> None:
+async def started_engine(music_file: Path) -> tuple[EmbeddedMediaEngine, FakeClock, int]:
+    """A running engine on 5 free even ports (from ``low``) with a fake clock; stop it after."""
     clock = FakeClock()
     low, high = random_port_range(10)
     engine = EmbeddedMediaEngine("127.0.0.1", low, high, clock=clock, music=music_file)
     await engine.start()
+    return engine, clock, low
+
+
+async def test_a_released_port_stays_bound_and_is_reused_after_its_quarantine(
+    music_file: Path,
+) -> None:
+    engine, clock, low = await started_engine(music_file)
     try:
         first = (await engine.allocate("a")).port
         await engine.release("a")
@@ -136,10 +142,7 @@ async def test_stop_closes_parked_sockets_and_a_restarted_engine_gets_every_port
 async def test_stray_packets_on_a_recycled_port_never_reach_or_latch_the_new_leg(
     music_file: Path,
 ) -> None:
-    clock = FakeClock()
-    low, high = random_port_range(10)
-    engine = EmbeddedMediaEngine("127.0.0.1", low, high, clock=clock, music=music_file)
-    await engine.start()
+    engine, clock, low = await started_engine(music_file)
     old_peer = await Phone.open(440.0)
     new_peer = await Phone.open(880.0)
     try:
@@ -213,10 +216,7 @@ async def test_the_pool_keeps_to_a_quarter_of_the_file_descriptor_limit(
 async def test_a_parked_socket_closed_under_the_pool_is_never_handed_out(
     music_file: Path,
 ) -> None:
-    clock = FakeClock()
-    low, high = random_port_range(10)
-    engine = EmbeddedMediaEngine("127.0.0.1", low, high, clock=clock, music=music_file)
-    await engine.start()
+    engine, clock, low = await started_engine(music_file)
     try:
         first = (await engine.allocate("a")).port
         await engine.allocate("b")
